@@ -1,0 +1,119 @@
+//! The HTTP error body: a status, a stable code, a message and, where one field is at fault, its
+//! name. 5xx bodies say nothing internal; the details are logged once, here.
+
+use crate::plugins::PluginError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str, code: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no {what} `{code}`"),
+        )
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        let (status, details) = match &e {
+            PluginError::NotFound { .. } => (StatusCode::NOT_FOUND, None),
+            PluginError::InvalidFacts(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::to_value(errors).ok(),
+            ),
+            PluginError::NotInForce(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
+            PluginError::InputTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            PluginError::Timeout { .. } | PluginError::ShuttingDown => {
+                (StatusCode::SERVICE_UNAVAILABLE, None)
+            }
+            // The plugin misbehaved: a bad gateway, in HTTP's terms.
+            _ => (StatusCode::BAD_GATEWAY, None),
+        };
+        if e.is_fault() {
+            tracing::warn!(code = e.code(), error = ?e, "plugin call failed");
+        }
+        // A plugin's fault is reported by kind; the trap text and stderr stay in the log.
+        let message = match &e {
+            PluginError::Crash { .. } => {
+                "the domain plugin crashed; the call was contained".to_string()
+            }
+            PluginError::ContractViolation(_) => {
+                "the domain plugin gave an answer that breaks the contract".to_string()
+            }
+            other => other.to_string(),
+        };
+        Self {
+            status,
+            code: e.code(),
+            message,
+            field: None,
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = if self.status.is_server_error()
+            && self.status != StatusCode::BAD_GATEWAY
+            && self.status != StatusCode::SERVICE_UNAVAILABLE
+        {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+            "internal error".to_string()
+        } else {
+            self.message
+        };
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &message,
+                field: self.field.as_deref(),
+                details: self.details.as_ref(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

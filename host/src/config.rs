@@ -1,0 +1,53 @@
+//! Settings in layers: built-in defaults, then `casegrid.toml` (or the file named by `--config`),
+//! then `CASEGRID_*` environment variables (`CASEGRID_LISTEN`, `CASEGRID_DATA`,
+//! `CASEGRID_LIMITS__MAX_MEMORY_BYTES`, …), then command-line flags.
+
+use crate::plugins::Limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The address the server listens on.
+    pub listen: SocketAddr,
+    /// Where Casegrid keeps its data (database, attachments, the precompiled plugin cache).
+    pub data: PathBuf,
+    /// The directory of bundled plugin components (`*.wasm`) loaded at start.
+    pub plugins: PathBuf,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl Settings {
+    /// Reads the layers. `file`: an explicit config file, which must exist; without one,
+    /// `./casegrid.toml` is read if present.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut b = config::Config::builder()
+            .set_default("listen", "127.0.0.1:8080")?
+            .set_default("data", "./casegrid-data")?
+            .set_default("plugins", default_plugins_dir().display().to_string())?;
+        b = match file {
+            Some(f) => b.add_source(config::File::from(f).required(true)),
+            None => b.add_source(config::File::with_name("casegrid.toml").required(false)),
+        };
+        b = b.add_source(
+            config::Environment::with_prefix("CASEGRID")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let s: Settings = b.build()?.try_deserialize()?;
+        Ok(s)
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data.join("plugin-cache")
+    }
+}
+
+/// Where `scripts/build-plugins` puts the bundled plugins of this checkout.
+pub fn default_plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
+}

@@ -1,0 +1,221 @@
+//! `/api/v1/domains`: what each loaded domain plugin supplies — manifest, categories, forms,
+//! checklist — and its validation, assessment and classification, served the same way for every
+//! domain.
+
+use crate::api_error::ApiError;
+use crate::plugins::bindings::{
+    Assessment, CategoryScore, FieldError, FieldValue, Form, Item, Manifest,
+};
+use crate::plugins::{Granted, Plugin};
+use crate::server::{ApiJson, AppState};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/domains", get(list))
+        .route("/api/v1/domains/{domain}", get(one))
+        .route("/api/v1/domains/{domain}/checklist", get(checklist))
+        .route(
+            "/api/v1/domains/{domain}/checklist/{item}",
+            get(checklist_item),
+        )
+        .route("/api/v1/domains/{domain}/forms/{form}", get(form))
+        .route(
+            "/api/v1/domains/{domain}/forms/{form}/validate",
+            post(validate),
+        )
+        .route("/api/v1/domains/{domain}/assess", post(assess))
+        .route("/api/v1/domains/{domain}/classify", post(classify))
+}
+
+#[derive(Serialize)]
+struct DomainSummary<'a> {
+    #[serde(flatten)]
+    manifest: &'a Manifest,
+    sha256: &'a str,
+    size_bytes: u64,
+    granted: Granted,
+    categories: usize,
+    checklist_items: usize,
+}
+
+fn summary(p: &Plugin) -> DomainSummary<'_> {
+    DomainSummary {
+        manifest: p.manifest(),
+        sha256: &p.sha256,
+        size_bytes: p.size,
+        granted: p.granted,
+        categories: p.data().categories.len(),
+        checklist_items: p.data().checklist.len(),
+    }
+}
+
+fn plugin(state: &AppState, domain: &str) -> Result<Arc<Plugin>, ApiError> {
+    state
+        .registry
+        .get(domain)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("domain", domain))
+}
+
+async fn list(State(state): State<AppState>) -> Json<Vec<serde_json::Value>> {
+    Json(
+        state
+            .registry
+            .iter()
+            .filter_map(|p| serde_json::to_value(summary(p)).ok())
+            .collect(),
+    )
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    let mut v = serde_json::to_value(summary(&p)).unwrap_or_default();
+    v["categories"] = serde_json::to_value(&p.data().categories).unwrap_or_default();
+    v["forms"] = serde_json::to_value(p.data().forms.iter().map(|f| &f.id).collect::<Vec<_>>())
+        .unwrap_or_default();
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct ChecklistQuery {
+    /// Words that must all appear in an item's code, title (either language) or keywords.
+    q: Option<String>,
+}
+
+async fn checklist(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    Query(query): Query<ChecklistQuery>,
+) -> Result<Json<Vec<Item>>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    let words: Vec<String> = query
+        .q
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let items = p
+        .data()
+        .checklist
+        .iter()
+        .filter(|it| words.iter().all(|w| item_mentions(it, w)))
+        .cloned()
+        .collect();
+    Ok(Json(items))
+}
+
+fn item_mentions(it: &Item, word: &str) -> bool {
+    it.code.to_lowercase().contains(word)
+        || it.title.zh.contains(word)
+        || it.title.en.to_lowercase().contains(word)
+        || it.keywords.iter().any(|k| k.to_lowercase().contains(word))
+}
+
+async fn checklist_item(
+    State(state): State<AppState>,
+    Path((domain, code)): Path<(String, String)>,
+) -> Result<Json<Item>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    let item = p
+        .data()
+        .checklist
+        .iter()
+        .find(|i| i.code == code)
+        .ok_or_else(|| ApiError::not_found("checklist item", &code))?;
+    Ok(Json(item.clone()))
+}
+
+async fn form(
+    State(state): State<AppState>,
+    Path((domain, id)): Path<(String, String)>,
+) -> Result<Json<Form>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    let form = p
+        .data()
+        .forms
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| ApiError::not_found("form", &id))?;
+    Ok(Json(form.clone()))
+}
+
+/// The reference time of a call, in Unix seconds; now when not given. Replays pass the original.
+fn reference_time(at: Option<i64>) -> i64 {
+    at.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateRequest {
+    values: Vec<FieldValue>,
+    at: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ValidateResponse {
+    valid: bool,
+    errors: Vec<FieldError>,
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    Path((domain, form)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> Result<Json<ValidateResponse>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    let errors = p
+        .validate(&form, req.values, reference_time(req.at))
+        .await?;
+    Ok(Json(ValidateResponse {
+        valid: errors.is_empty(),
+        errors,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssessRequest {
+    item: String,
+    facts: Vec<FieldValue>,
+    at: Option<i64>,
+}
+
+async fn assess(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    ApiJson(req): ApiJson<AssessRequest>,
+) -> Result<Json<Assessment>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    Ok(Json(
+        p.assess(&req.item, req.facts, reference_time(req.at))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifyRequest {
+    text: String,
+}
+
+async fn classify(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    ApiJson(req): ApiJson<ClassifyRequest>,
+) -> Result<Json<Vec<CategoryScore>>, ApiError> {
+    let p = plugin(&state, &domain)?;
+    Ok(Json(p.classify(&req.text, reference_time(None)).await?))
+}

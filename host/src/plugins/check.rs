@@ -1,0 +1,267 @@
+//! The conformance check of a plugin's static data and self-tests: what `casegrid plugin check` runs
+//! and what every load enforces. The host trusts no SDK: everything is checked again here, on what
+//! the component actually returned.
+
+use super::bindings::{CONTRACT, Constraint, FieldKind, FineRule, Item, PenaltyKind, Text};
+use super::runtime::Plugin;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// The forms every plugin must supply.
+pub const REQUIRED_FORMS: [&str; 3] = ["report", "inspection", "case-facts"];
+
+/// Every way the plugin's static data breaks the contract; empty when it is sound.
+pub fn static_data(p: &Plugin) -> Vec<String> {
+    let mut out = Vec::new();
+    let m = p.manifest();
+    if m.domain.is_empty() || !m.domain.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+        out.push(format!(
+            "manifest: domain code `{}` must be lower-case letters and '-'",
+            m.domain
+        ));
+    }
+    if !is_semver(&m.version) {
+        out.push(format!(
+            "manifest: version `{}` is not semver (MAJOR.MINOR.PATCH)",
+            m.version
+        ));
+    }
+    if m.contract != CONTRACT {
+        out.push(format!(
+            "manifest: built against contract {}, this host serves {CONTRACT}",
+            m.contract
+        ));
+    }
+    if m.publisher.trim().is_empty() {
+        out.push("manifest: publisher is empty".into());
+    }
+    text(&mut out, "manifest name", &m.name);
+    let d = p.data();
+    unique(
+        &mut out,
+        "category code",
+        d.categories.iter().map(|c| c.code.as_str()),
+    );
+    for c in &d.categories {
+        text(&mut out, &format!("category {}", c.code), &c.name);
+        if c.keywords_zh.is_empty() || c.keywords_en.is_empty() {
+            out.push(format!(
+                "category {}: needs keywords in Chinese and English",
+                c.code
+            ));
+        }
+    }
+    unique(&mut out, "form id", d.forms.iter().map(|f| f.id.as_str()));
+    for id in REQUIRED_FORMS {
+        if !d.forms.iter().any(|f| f.id == id) {
+            out.push(format!("forms: the `{id}` form is missing"));
+        }
+    }
+    for f in &d.forms {
+        text(&mut out, &format!("form {}", f.id), &f.title);
+        unique(
+            &mut out,
+            &format!("field id in form {}", f.id),
+            f.fields.iter().map(|x| x.id.as_str()),
+        );
+        for fd in &f.fields {
+            text(
+                &mut out,
+                &format!("form {} field {}", f.id, fd.id),
+                &fd.label,
+            );
+            let options = fd
+                .constraints
+                .iter()
+                .any(|c| matches!(c, Constraint::Options(o) if !o.is_empty()));
+            if matches!(fd.kind, FieldKind::Choice | FieldKind::MultiChoice) != options {
+                out.push(format!(
+                    "form {} field {}: choice fields, and only they, list options",
+                    f.id, fd.id
+                ));
+            }
+            for c in &fd.constraints {
+                if let Constraint::Range(r) = c
+                    && let (Some(a), Some(b)) = (r.min, r.max)
+                    && a > b
+                {
+                    out.push(format!(
+                        "form {} field {}: range {a}..{b} is reversed",
+                        f.id, fd.id
+                    ));
+                }
+            }
+        }
+    }
+    unique(
+        &mut out,
+        "checklist item code",
+        d.checklist.iter().map(|i| i.code.as_str()),
+    );
+    for it in &d.checklist {
+        item(&mut out, it);
+    }
+    out
+}
+
+fn item(out: &mut Vec<String>, it: &Item) {
+    let ctx = format!("item {}", it.code);
+    text(out, &ctx, &it.title);
+    if it.violation_basis.is_empty() {
+        out.push(format!("{ctx}: no legal basis for the violation"));
+    }
+    if it.penalty_basis.is_empty() {
+        out.push(format!("{ctx}: no legal basis for the penalty"));
+    }
+    if it.tiers.is_empty() {
+        out.push(format!("{ctx}: no discretion tier"));
+    }
+    for c in it.violation_basis.iter().chain(&it.penalty_basis) {
+        if c.article == 0 || c.statute.zh.trim().is_empty() {
+            out.push(format!("{ctx}: a citation lacks its statute or article"));
+        }
+    }
+    unique(
+        out,
+        &format!("tier code in {ctx}"),
+        it.tiers.iter().map(|t| t.code.as_str()),
+    );
+    for t in &it.tiers {
+        let ctx = format!("{ctx} tier {}", t.code);
+        text(out, &ctx, &t.circumstances);
+        if t.basis.is_empty() {
+            out.push(format!("{ctx}: no legal basis"));
+        }
+        for p in &t.penalties {
+            if let PenaltyKind::Fine(rule) = &p.kind {
+                let (lo, hi) = match rule {
+                    FineRule::Fixed(r) => (r.min, r.max),
+                    FineRule::PercentOf(r) | FineRule::MultipleOf(r) => {
+                        (i64::from(r.min_bp), i64::from(r.max_bp))
+                    }
+                };
+                if lo < 0 || lo > hi || hi == 0 {
+                    out.push(format!(
+                        "{ctx}: fine range {lo}..{hi} is not ordered and positive"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn text(out: &mut Vec<String>, ctx: &str, t: &Text) {
+    if t.zh.trim().is_empty() {
+        out.push(format!("{ctx}: Chinese text is missing"));
+    }
+    if t.en.trim().is_empty() {
+        out.push(format!("{ctx}: English text is missing"));
+    }
+}
+
+fn unique<'a>(out: &mut Vec<String>, what: &str, codes: impl Iterator<Item = &'a str>) {
+    let mut seen = BTreeSet::new();
+    for c in codes {
+        if !seen.insert(c) {
+            out.push(format!("{what} `{c}` appears more than once"));
+        }
+    }
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<_> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The outcome of one of the plugin's declared self-tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfTestOutcome {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Runs every self-test the plugin declares, at reference time `at`, on the production sandbox.
+pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
+    p.data()
+        .self_tests
+        .iter()
+        .map(|t| {
+            let facts = t.facts.clone();
+            let got = p.call_blocking(at, 0, |inst, s| {
+                inst.casegrid_domain_plugin()
+                    .call_assess(s, &t.item, &facts)
+            });
+            let (passed, detail) = match got {
+                Err(e) => (false, format!("the call failed: {e}")),
+                Ok(Err(e)) => (false, format!("assessment refused: {e:?}")),
+                Ok(Ok(a)) => {
+                    let fine = a.fine_range.as_ref().map(|r| (r.min, r.max));
+                    let want = t.expect_fine.as_ref().map(|r| (r.min, r.max));
+                    if a.tier != t.expect_tier {
+                        (
+                            false,
+                            format!("tier {} where {} was expected", a.tier, t.expect_tier),
+                        )
+                    } else if fine != want {
+                        (
+                            false,
+                            format!("fine {} where {} was expected", fen(fine), fen(want)),
+                        )
+                    } else {
+                        (true, format!("tier {}, fine {}", a.tier, fen(fine)))
+                    }
+                }
+            };
+            SelfTestOutcome {
+                name: t.name.clone(),
+                passed,
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// A fine band for people: "¥50,000.00–¥100,000.00", or "no fine".
+pub fn fen(r: Option<(i64, i64)>) -> String {
+    match r {
+        None => "no fine".into(),
+        Some((a, b)) => format!("{}–{}", yuan(a), yuan(b)),
+    }
+}
+
+pub fn yuan(fen: i64) -> String {
+    let whole = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("¥{grouped}.{:02}", (fen % 100).abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_like_money() {
+        assert_eq!(yuan(10_000_000), "¥100,000.00");
+        assert_eq!(yuan(5), "¥0.05");
+        assert_eq!(fen(Some((5_000_000, 10_000_000))), "¥50,000.00–¥100,000.00");
+    }
+
+    #[test]
+    fn semver() {
+        assert!(is_semver("1.0.0"));
+        assert!(is_semver("2.10.3-rc.1"));
+        assert!(!is_semver("1.0"));
+        assert!(!is_semver("v1.0.0"));
+    }
+}

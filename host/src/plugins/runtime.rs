@@ -1,0 +1,491 @@
+//! The plugin runtime: one wasmtime engine per process, components compiled once and cached, and a
+//! fresh sandboxed instance for every call, under a deadline, a memory cap and bounded concurrency.
+
+use super::bindings::{
+    AssessError, Assessment, Category, CategoryScore, DomainPlugin, DomainPluginPre, FieldError,
+    FieldValue, Form, Item, Manifest, SelfTest, ValidateError,
+};
+use super::cache::Cache;
+use super::error::{LoadError, PluginError};
+use super::sandbox::{self, CallState};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// How often the epoch advances; deadlines are whole ticks.
+const TICK: Duration = Duration::from_millis(2);
+
+/// Limits on plugins: defaults that fit a Rust plugin, and the ceilings up to which a plugin that
+/// declares a need for more is granted it.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub default_memory_bytes: u64,
+    pub max_memory_bytes: u64,
+    pub default_call_millis: u32,
+    pub max_call_millis: u32,
+    pub default_component_bytes: u64,
+    pub max_component_bytes: u64,
+    /// Caps on what crosses the boundary, measured as the JSON encoding of the values.
+    pub max_input_bytes: usize,
+    pub max_output_bytes: usize,
+    /// Plugin calls running at once; further calls wait their turn.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            default_memory_bytes: 32 << 20,
+            max_memory_bytes: 512 << 20,
+            default_call_millis: 200,
+            max_call_millis: 5_000,
+            default_component_bytes: 8 << 20,
+            max_component_bytes: 64 << 20,
+            max_input_bytes: 1 << 20,
+            max_output_bytes: 8 << 20,
+            concurrency: 16,
+        }
+    }
+}
+
+/// What one plugin version is granted: what it asked for, up to the ceilings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Granted {
+    pub memory_bytes: u64,
+    pub call_millis: u32,
+    pub component_bytes: u64,
+}
+
+/// The process's plugin runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Cache,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine and starts its epoch ticker. `cache_dir`: where precompiled components are
+    /// kept (none: compile every time).
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
+        let concurrency = limits.concurrency.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        // Slots for every call that may run at once, plus loads, with room for components made by
+        // toolchains that instantiate many core modules.
+        let stores = (concurrency * 4 + 16) as u32;
+        pool.total_component_instances(stores)
+            .total_core_instances(stores * 16)
+            .total_memories(stores * 2)
+            .total_tables(stores * 8)
+            .total_stacks(stores)
+            .max_memory_size(usize::try_from(limits.max_memory_bytes)?)
+            .table_elements(sandbox::MAX_TABLE_ELEMENTS)
+            // Return a finished call's memory to the OS: a plugin's data must not outlive its call.
+            .linear_memory_keep_resident(0)
+            .table_keep_resident(0);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // Synchronous calls only: the component-model async machinery makes each call ~3x dearer.
+            .concurrency_support(false)
+            // Decisions must replay bit for bit on another machine.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        // Every standard WASI interface is linked; what they may reach is decided per call by the
+        // capability-free context in `sandbox`.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        spawn_ticker(&engine);
+        let cache = Cache::new(&engine, cache_dir)?;
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            limits,
+        }))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a component file; see [`Runtime::load_bytes`].
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?
+            .len();
+        if size > self.limits.max_component_bytes {
+            return Err(LoadError::ComponentTooLarge {
+                size,
+                cap: self.limits.max_component_bytes,
+            });
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
+        self.load_bytes(&bytes)
+    }
+
+    /// Loads a component and checks its static data against the contract; any problem refuses it.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        let plugin = self.load_unchecked(bytes)?;
+        let problems = super::check::static_data(&plugin);
+        if !problems.is_empty() {
+            return Err(LoadError::Contract(problems));
+        }
+        Ok(Arc::new(plugin))
+    }
+
+    /// Compiles (or takes from the cache), links and reads a component's static data, without the
+    /// contract checks: `casegrid plugin check` reports those itself.
+    pub fn load_unchecked(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let size = bytes.len() as u64;
+        if size > self.limits.max_component_bytes {
+            return Err(LoadError::ComponentTooLarge {
+                size,
+                cap: self.limits.max_component_bytes,
+            });
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let component = self.cache.component(&self.engine, bytes, &sha256)?;
+        let pre = self.prepare(&component)?;
+        let mut plugin = Plugin {
+            sha256,
+            size,
+            granted: Granted {
+                memory_bytes: self.limits.default_memory_bytes,
+                call_millis: self.limits.default_call_millis,
+                component_bytes: self.limits.default_component_bytes,
+            },
+            max_input_bytes: self.limits.max_input_bytes,
+            max_output_bytes: self.limits.max_output_bytes,
+            engine: self.engine.clone(),
+            pre,
+            permits: self.permits.clone(),
+            manifest: None,
+            data: StaticData::default(),
+        };
+        let load_error = |e: PluginError| LoadError::StaticData(e.to_string());
+        let manifest = plugin
+            .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_describe(s))
+            .map_err(load_error)?;
+        plugin.granted = self.grant(&manifest);
+        if size > plugin.granted.component_bytes {
+            return Err(LoadError::ComponentTooLarge {
+                size,
+                cap: plugin.granted.component_bytes,
+            });
+        }
+        plugin.data = StaticData {
+            categories: plugin
+                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_categories(s))
+                .map_err(load_error)?,
+            forms: plugin
+                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_forms(s))
+                .map_err(load_error)?,
+            checklist: plugin
+                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_checklist(s))
+                .map_err(load_error)?,
+            self_tests: plugin
+                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_self_tests(s))
+                .map_err(load_error)?,
+        };
+        plugin.manifest = Some(manifest);
+        Ok(plugin)
+    }
+
+    /// Refuses imports outside standard WASI by name, then links and checks the exports.
+    fn prepare(&self, component: &Component) -> Result<DomainPluginPre<CallState>, LoadError> {
+        for (name, _) in component.component_type().imports(&self.engine) {
+            if !sandbox::import_allowed(name) {
+                return Err(LoadError::ForbiddenImport(name.to_string()));
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        DomainPluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
+    }
+
+    fn grant(&self, m: &Manifest) -> Granted {
+        let l = &self.limits;
+        Granted {
+            memory_bytes: m
+                .limits
+                .memory_bytes
+                .unwrap_or(l.default_memory_bytes)
+                .min(l.max_memory_bytes),
+            call_millis: m
+                .limits
+                .call_millis
+                .unwrap_or(l.default_call_millis)
+                .min(l.max_call_millis),
+            component_bytes: m
+                .limits
+                .component_bytes
+                .unwrap_or(l.default_component_bytes)
+                .min(l.max_component_bytes),
+        }
+    }
+}
+
+/// Advances the engine's epoch every tick until the engine is dropped.
+fn spawn_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("casegrid-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+/// A plugin's static data, read once per loaded version.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StaticData {
+    pub categories: Vec<Category>,
+    pub forms: Vec<Form>,
+    pub checklist: Vec<Item>,
+    pub self_tests: Vec<SelfTest>,
+}
+
+/// One loaded plugin version.
+pub struct Plugin {
+    pub sha256: String,
+    pub size: u64,
+    pub granted: Granted,
+    max_input_bytes: usize,
+    max_output_bytes: usize,
+    engine: Engine,
+    pre: DomainPluginPre<CallState>,
+    permits: Arc<Semaphore>,
+    manifest: Option<Manifest>,
+    data: StaticData,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("sha256", &self.sha256)
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub fn manifest(&self) -> &Manifest {
+        self.manifest
+            .as_ref()
+            .expect("a loaded plugin has read its manifest")
+    }
+
+    pub fn data(&self) -> &StaticData {
+        &self.data
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.manifest().domain
+    }
+
+    /// Checks a form's values. `at`: the call's reference time (Unix seconds).
+    pub async fn validate(
+        self: &Arc<Self>,
+        form: &str,
+        values: Vec<FieldValue>,
+        at: i64,
+    ) -> Result<Vec<FieldError>, PluginError> {
+        let size = json_size(&values, usize::MAX);
+        let form = form.to_string();
+        let out = self
+            .call(at, size, move |p, s| {
+                p.casegrid_domain_plugin().call_validate(s, &form, &values)
+            })
+            .await?;
+        out.map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound {
+            what: "form",
+            code: f,
+        })
+    }
+
+    /// Assesses a checklist item against a case's facts at the reference time `at`.
+    pub async fn assess(
+        self: &Arc<Self>,
+        item: &str,
+        facts: Vec<FieldValue>,
+        at: i64,
+    ) -> Result<Assessment, PluginError> {
+        let size = json_size(&facts, usize::MAX);
+        let item = item.to_string();
+        let out = self
+            .call(at, size, move |p, s| {
+                p.casegrid_domain_plugin().call_assess(s, &item, &facts)
+            })
+            .await?;
+        out.map_err(|e| match e {
+            AssessError::UnknownItem(code) => PluginError::NotFound { what: "item", code },
+            AssessError::InvalidFacts(errors) => PluginError::InvalidFacts(errors),
+            AssessError::NotInForce(code) => PluginError::NotInForce(code),
+        })
+    }
+
+    /// Scores a citizen's text against the plugin's categories.
+    pub async fn classify(
+        self: &Arc<Self>,
+        text: &str,
+        at: i64,
+    ) -> Result<Vec<CategoryScore>, PluginError> {
+        let text = text.to_string();
+        let out = self
+            .call(at, text.len(), move |p, s| {
+                p.casegrid_domain_plugin().call_classify(s, &text)
+            })
+            .await?;
+        if let Some(bad) = out.iter().find(|s| !(0.0..=1.0).contains(&s.score)) {
+            return Err(PluginError::ContractViolation(format!(
+                "category {} scored {}, outside 0..1",
+                bad.category, bad.score
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Runs a call on the blocking pool once a concurrency permit is free, so plugin work never
+    /// stalls the async runtime and never runs more than the configured number at once.
+    async fn call<R, F>(
+        self: &Arc<Self>,
+        at: i64,
+        input_bytes: usize,
+        f: F,
+    ) -> Result<R, PluginError>
+    where
+        R: Serialize + Send + 'static,
+        F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PluginError::ShuttingDown)?;
+        let plugin = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            plugin.call_blocking(at, input_bytes, f)
+        })
+        .await
+        .map_err(|e| PluginError::Crash {
+            trap: format!("host task failed: {e}"),
+            message: String::new(),
+        })?
+    }
+
+    /// One call on a fresh instance in a fresh store; the store, and any trap with it, is dropped
+    /// at the end, so a failed call never affects the next one.
+    pub fn call_blocking<R, F>(&self, at: i64, input_bytes: usize, f: F) -> Result<R, PluginError>
+    where
+        R: Serialize,
+        F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+    {
+        if input_bytes > self.max_input_bytes {
+            return Err(PluginError::InputTooLarge {
+                size: input_bytes,
+                cap: self.max_input_bytes,
+            });
+        }
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(at, self.granted.memory_bytes as usize),
+        );
+        store.limiter(|s| &mut s.limiter);
+        // Before instantiating: a component's start functions run during instantiation.
+        let ticks = u64::from(self.granted.call_millis).div_ceil(TICK.as_millis() as u64) + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&instance, &mut store));
+        let out = result.map_err(|e| self.failure(e, &store))?;
+        let size = json_size(&out, self.max_output_bytes);
+        if size > self.max_output_bytes {
+            return Err(PluginError::OutputTooLarge {
+                cap: self.max_output_bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Names what went wrong in a call.
+    fn failure(&self, e: wasmtime::Error, store: &Store<CallState>) -> PluginError {
+        let state = store.data();
+        if state.limiter.memory_exceeded {
+            return PluginError::OutOfMemory {
+                cap: self.granted.memory_bytes,
+            };
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Timeout {
+                millis: self.granted.call_millis,
+            },
+            Some(trap) => PluginError::Crash {
+                trap: trap.to_string(),
+                message: state.stderr_text(),
+            },
+            // Not a trap: the host refused what the guest returned (bad UTF-8, a bad discriminant,
+            // an out-of-bounds pointer) or a resource cap was hit.
+            None => PluginError::ContractViolation(format!("{e:#}")),
+        }
+    }
+}
+
+/// The length of `v`'s JSON encoding, counting no further than just past `cap`.
+pub fn json_size(v: &impl Serialize, cap: usize) -> usize {
+    struct Counter {
+        n: usize,
+        cap: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.cap {
+                Err(std::io::ErrorKind::FileTooLarge.into())
+            } else {
+                Ok(buf.len())
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter { n: 0, cap };
+    let _ = serde_json::to_writer(&mut c, v);
+    c.n
+}

@@ -1,0 +1,101 @@
+//! The HTTP server: state, router, and `run`, which tests call exactly as `main` does.
+
+use crate::api_error::ApiError;
+use crate::config::Settings;
+use crate::plugins::{LoadFailure, Registry, Runtime};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    pub registry: Arc<Registry>,
+}
+
+/// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let runtime = Runtime::new(settings.limits.clone(), Some(settings.cache_dir()))?;
+    let registry = {
+        let (rt, dir) = (runtime.clone(), settings.plugins.clone());
+        tokio::task::spawn_blocking(move || Registry::load_dir(&rt, &dir)).await??
+    };
+    if registry.is_empty() {
+        tracing::warn!(dir = %settings.plugins.display(), "no domain plugin loaded: run scripts/build-plugins, or set CASEGRID_PLUGINS");
+    }
+    let state = AppState {
+        runtime,
+        registry: Arc::new(registry),
+    };
+    tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), "casegrid serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(crate::domains::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[derive(serde::Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    domains: usize,
+    refused: &'a [LoadFailure],
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let h = Health {
+        status: "ok",
+        domains: state.registry.len(),
+        refused: &state.registry.failures,
+    };
+    Json(serde_json::to_value(h).unwrap_or_default())
+}
+
+/// JSON request bodies whose rejections are API errors naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                // serde's message names the path of the offending field.
+                Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    e.body_text(),
+                ))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type",
+                "send the body as application/json",
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                e.body_text(),
+            )),
+        }
+    }
+}

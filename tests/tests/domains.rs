@@ -1,0 +1,296 @@
+//! Stories of the housing & construction domain served by the real server.
+
+use casegrid_tests::{App, plugin};
+use serde_json::{Value, json};
+
+fn b(v: bool) -> Value {
+    json!({ "Boolean": v })
+}
+fn choice(v: &str) -> Value {
+    json!({ "Choice": v })
+}
+fn yuan(v: i64) -> Value {
+    json!({ "Money": v * 100 })
+}
+fn fact(field: &str, value: Value) -> Value {
+    json!({ "field": field, "value": value })
+}
+fn act_date() -> Value {
+    fact(
+        "act_date",
+        json!({ "Date": { "year": 2026, "month": 3, "day": 2 } }),
+    )
+}
+
+#[tokio::test]
+async fn the_server_lists_the_housing_domain_and_its_checklist() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["domains"], 1);
+    assert_eq!(health["refused"], json!([]));
+
+    let (status, domains) = app.get("/api/v1/domains").await;
+    assert_eq!(status, 200);
+    let d = &domains.as_array().expect("a list")[0];
+    assert_eq!(d["domain"], "housing");
+    assert_eq!(d["name"]["zh"], "住房建设");
+    assert_eq!(d["contract"], "1.0.0");
+    assert_eq!(d["version"], "1.0.0");
+    assert_eq!(d["sha256"].as_str().expect("a hash").len(), 64);
+
+    let (status, items) = app.get("/api/v1/domains/housing/checklist").await;
+    assert_eq!(status, 200);
+    let items = items.as_array().expect("a list");
+    let penalties = items.iter().filter(|i| i["kind"] == "Penalty").count();
+    assert!(penalties >= 10, "{penalties} penalty items");
+    for it in items {
+        assert!(
+            !it["violation_basis"].as_array().unwrap().is_empty(),
+            "{} has a violation basis",
+            it["code"]
+        );
+        for t in it["tiers"].as_array().unwrap() {
+            assert!(
+                !t["basis"].as_array().unwrap().is_empty(),
+                "{} tier {} has a basis",
+                it["code"],
+                t["code"]
+            );
+        }
+    }
+
+    // Building without a planning permit: 城乡规划法 art. 40 defines it, art. 64 sets the penalty.
+    let (status, item) = app.get("/api/v1/domains/housing/checklist/HC-P-001").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        item["violation_basis"][0]["statute"]["zh"],
+        "中华人民共和国城乡规划法"
+    );
+    assert_eq!(item["violation_basis"][0]["article"], 40);
+    assert_eq!(item["penalty_basis"][0]["article"], 64);
+    assert!(
+        item["penalty_basis"][0]["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("处建设工程造价百分之五以上百分之十以下的罚款")
+    );
+    assert_eq!(item["penalty_basis"][0]["statute_version"], "2019-04-23");
+
+    let (status, found) = app
+        .get("/api/v1/domains/housing/checklist?q=%E6%8E%92%E6%B0%B4")
+        .await; // 排水
+    assert_eq!(status, 200);
+    let found = found.as_array().unwrap();
+    assert!(!found.is_empty() && found.len() < items.len());
+    assert!(found.iter().all(|i| i.to_string().contains("排水")));
+
+    let (status, err) = app.get("/api/v1/domains/housing/checklist/HC-P-999").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+    let (status, err) = app.get("/api/v1/domains/tourism/checklist").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_officer_picks_an_item_and_circumstances_and_gets_the_statutes_band() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+    // A company built without a planning permit; the effect can still be corrected; ordinary
+    // circumstances; the project cost ¥1,000,000. Art. 64 allows 5%–10%: ¥50,000–¥100,000.
+    let facts = json!([
+        fact("party_kind", choice("organisation")),
+        act_date(),
+        fact("correctable", b(true)),
+        fact("first_offence", b(false)),
+        fact("corrected_promptly", b(false)),
+        fact("harm", choice("ordinary")),
+        fact("refused_to_correct", b(false)),
+        fact("project_cost", yuan(1_000_000)),
+    ]);
+    let (status, a) = app
+        .post(
+            "/api/v1/domains/housing/assess",
+            json!({ "item": "HC-P-001", "facts": facts }),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["tier"], "ordinary");
+    let (min, max) = (
+        a["fine_range"]["min"].as_i64().unwrap(),
+        a["fine_range"]["max"].as_i64().unwrap(),
+    );
+    assert!(
+        min >= 50_000_00 && max <= 100_000_00 && min < max,
+        "inside the statutory band: {min}..{max}"
+    );
+    let rec = a["recommended_fine"].as_i64().unwrap();
+    assert!(
+        (min..=max).contains(&rec) && rec % 100 == 0,
+        "recommended {rec} is whole yuan inside the band"
+    );
+    let articles: Vec<_> = a["basis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["article"].as_u64().unwrap())
+        .collect();
+    assert!(
+        articles.contains(&40) && articles.contains(&64),
+        "{articles:?}"
+    );
+    assert!(
+        a["reasons"].as_array().unwrap().len() >= 2,
+        "the tier says why"
+    );
+
+    // The same question gives the same answer: decisions replay.
+    let (_, again) = app
+        .post(
+            "/api/v1/domains/housing/assess",
+            json!({ "item": "HC-P-001", "facts": facts }),
+        )
+        .await;
+    assert_eq!(a, again);
+
+    // Not correctable: demolish; the fine is up to 10% with no floor.
+    let mut facts2 = facts.as_array().unwrap().clone();
+    facts2[2] = fact("correctable", b(false));
+    let (_, a2) = app
+        .post(
+            "/api/v1/domains/housing/assess",
+            json!({ "item": "HC-P-001", "facts": facts2 }),
+        )
+        .await;
+    assert_eq!(a2["tier"], "uncorrectable");
+    assert_eq!(a2["fine_range"], json!({ "min": 0, "max": 100_000_00 }));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_naming_the_field() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+    // Unanswered circumstances must not silently pick a tier.
+    let (status, e) = app
+        .post("/api/v1/domains/housing/assess", json!({ "item": "HC-P-001", "facts": [fact("party_kind", choice("person")), act_date()] }))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(e["error"]["code"], "invalid-facts");
+    let fields: Vec<_> = e["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    assert!(fields.contains(&"correctable".to_string()), "{fields:?}");
+
+    let (status, e) = app
+        .post(
+            "/api/v1/domains/housing/assess",
+            json!({ "item": "HC-X", "facts": [] }),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+
+    // A body of the wrong shape names the field at fault.
+    let (status, e) = app
+        .post(
+            "/api/v1/domains/housing/assess",
+            json!({ "item": 7, "facts": [] }),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (422, Some("invalid-body"))
+    );
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("item"),
+        "{e}"
+    );
+
+    let r = app
+        .client
+        .post(app.url("/api/v1/domains/housing/assess"))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid-json");
+
+    // A citizen's report without a place, with a malformed phone number.
+    let (status, v) = app
+        .post(
+            "/api/v1/domains/housing/forms/report/validate",
+            json!({ "values": [
+                { "field": "description", "value": { "Text": "小区楼顶有人在搭铁皮房" } },
+                { "field": "contact_phone", "value": { "Text": "12345" } },
+            ] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["valid"], false);
+    let codes: Vec<_> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["contact_phone:pattern", "location:location-required"]
+    );
+    assert!(!v["errors"][0]["message"]["zh"].as_str().unwrap().is_empty());
+
+    let (status, e) = app
+        .post(
+            "/api/v1/domains/housing/forms/nope/validate",
+            json!({ "values": [] }),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("not-found"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_citizens_words_are_classified_into_a_category() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+    let (status, scores) = app
+        .post(
+            "/api/v1/domains/housing/classify",
+            json!({ "text": "晚上有渣土车在河边偷倒建筑垃圾" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(scores[0]["category"], "construction-waste");
+    assert!(scores[0]["score"].as_f64().unwrap() > 0.5);
+    let (_, none) = app
+        .post(
+            "/api/v1/domains/housing/classify",
+            json!({ "text": "公交车晚点了" }),
+        )
+        .await;
+    assert_eq!(none, json!([]));
+    app.stop().await;
+}
