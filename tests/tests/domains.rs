@@ -128,7 +128,7 @@ async fn an_officer_picks_an_item_and_circumstances_and_gets_the_statutes_band()
         a["fine_range"]["max"].as_i64().unwrap(),
     );
     assert!(
-        min >= 50_000_00 && max <= 100_000_00 && min < max,
+        min >= 50_000 * 100 && max <= 100_000 * 100 && min < max,
         "inside the statutory band: {min}..{max}"
     );
     let rec = a["recommended_fine"].as_i64().unwrap();
@@ -170,7 +170,7 @@ async fn an_officer_picks_an_item_and_circumstances_and_gets_the_statutes_band()
         )
         .await;
     assert_eq!(a2["tier"], "uncorrectable");
-    assert_eq!(a2["fine_range"], json!({ "min": 0, "max": 100_000_00 }));
+    assert_eq!(a2["fine_range"], json!({ "min": 0, "max": 100_000 * 100 }));
     app.stop().await;
 }
 

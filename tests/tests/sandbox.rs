@@ -28,7 +28,8 @@ async fn each_misbehaviour_is_a_typed_failure_and_never_poisons_the_next_call() 
         .load_file(&fixture("hostile"))
         .expect("the hostile fixture is a well-formed plugin");
     let housing = rt.load_file(&plugin("housing")).expect("housing loads");
-    let cases: [(&str, fn(&PluginError) -> bool); 6] = [
+    type Expect = fn(&PluginError) -> bool;
+    let cases: [(&str, Expect); 6] = [
         ("loop", |e| {
             matches!(e, PluginError::Timeout { millis: 200 })
         }),

@@ -18,7 +18,7 @@ pub use exports::casegrid::domain::plugin::{
     Category, CategoryScore, LimitsRequest, Manifest, ValidateError,
 };
 pub use exports::casegrid::domain::types::{
-    Date, DateRange, Datetime, FieldValue, Text, TimeLimit, TimeUnit, Value,
+    Attachment, Date, DateRange, Datetime, FieldValue, GeoPoint, Text, TimeLimit, TimeUnit, Value,
 };
 
 /// The contract version this module serves.

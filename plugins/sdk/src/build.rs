@@ -370,7 +370,10 @@ fn field(f: &FieldToml, form: &str) -> Result<Field, String> {
         });
     }
     if let Some(p) = &f.pattern {
-        regex_lite::Regex::new(p).map_err(|e| format!("{ctx}: pattern does not compile: {e}"))?;
+        crate::pattern::Pattern::parse(p)
+            .map_err(|e| format!("{ctx}: pattern outside the portable subset: {}", e.0))?;
+        regex_lite::Regex::new(p)
+            .map_err(|e| format!("{ctx}: pattern is not a regular expression: {e}"))?;
         constraints.push(Constraint::Pattern(leak(p)));
     }
     if !f.options.is_empty() {

@@ -19,6 +19,7 @@ mod convert;
 pub mod data;
 pub mod facts;
 pub mod ids;
+pub mod pattern;
 pub mod testing;
 pub mod time;
 pub mod validate;

@@ -173,11 +173,8 @@ fn constraint(id: &str, c: &Constraint, v: &Value, errors: &mut Vec<FieldError>)
             }
         }
         (Constraint::Pattern(p), Value::Text(s)) => {
-            // Patterns are checked to compile at build time; anchored so the whole text must match.
-            let matches = regex_lite::Regex::new(&format!("^(?:{p})$"))
-                .map(|re| re.is_match(s))
-                .unwrap_or(false);
-            if !matches {
+            // The portable subset, checked at build time; the whole text must match.
+            if !crate::pattern::full_match(p, s) {
                 errors.push(field_error(
                     id,
                     "pattern",
