@@ -31,7 +31,7 @@ async fn each_misbehaviour_is_a_typed_failure_and_never_poisons_the_next_call() 
     type Expect = fn(&PluginError) -> bool;
     let cases: [(&str, Expect); 6] = [
         ("loop", |e| {
-            matches!(e, PluginError::Timeout { millis: 200 })
+            matches!(e, PluginError::Timeout { millis: 300 })
         }),
         ("alloc", |e| matches!(e, PluginError::OutOfMemory { .. })),
         // Rust's shadow stack lives in linear memory: overflowing it is an out-of-bounds trap, or a
@@ -109,6 +109,51 @@ async fn plugins_see_the_calls_reference_time_and_fixed_randomness() {
 }
 
 #[test]
+fn a_plugin_asking_for_more_is_granted_up_to_the_ceilings_and_its_imports_are_linked_with_nothing()
+{
+    let generous = Runtime::new(Limits::default(), None).unwrap();
+    let p = generous.load_file(&fixture("hostile")).unwrap();
+    assert_eq!(
+        (p.granted.memory_bytes, p.granted.call_millis),
+        (48 << 20, 300),
+        "asked for 48 MiB and 300 ms"
+    );
+    // A Rust std guest imports the filesystem and sockets interfaces: they must link, granting nothing.
+    assert!(
+        p.imports.iter().any(|i| i.starts_with("wasi:filesystem/")),
+        "{:?}",
+        p.imports
+    );
+    assert!(
+        p.imports.iter().any(|i| i.starts_with("wasi:sockets/")),
+        "{:?}",
+        p.imports
+    );
+
+    let strict = Runtime::new(
+        Limits {
+            max_memory_bytes: 40 << 20,
+            max_call_millis: 250,
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    let p = strict.load_file(&fixture("hostile")).unwrap();
+    assert_eq!(
+        (p.granted.memory_bytes, p.granted.call_millis),
+        (40 << 20, 250),
+        "capped by the admin's ceilings"
+    );
+    let housing = strict.load_file(&plugin("housing")).unwrap();
+    assert_eq!(
+        (housing.granted.memory_bytes, housing.granted.call_millis),
+        (32 << 20, 200),
+        "the defaults"
+    );
+}
+
+#[test]
 fn components_reaching_for_more_than_wasi_or_exporting_another_world_are_refused_by_name() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
     match rt.load_file(&fixture("import-http")) {
@@ -144,7 +189,8 @@ fn components_reaching_for_more_than_wasi_or_exporting_another_world_are_refused
     ));
 }
 
-#[tokio::test]
+// Multi-threaded, as `casegrid serve` runs: plugin calls take the `block_in_place` path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_keeps_serving_while_a_hostile_plugin_misbehaves() {
     let app = App::spawn(&[
         &plugin("housing"),

@@ -179,8 +179,14 @@ impl Runtime {
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = self.cache.component(&self.engine, bytes, &sha256)?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let pre = self.prepare(&component)?;
         let mut plugin = Plugin {
+            imports,
             sha256,
             size,
             granted: Granted {
@@ -287,6 +293,8 @@ pub struct StaticData {
 
 /// One loaded plugin version.
 pub struct Plugin {
+    /// The interfaces the component imports: standard WASI only, linked with nothing granted.
+    pub imports: Vec<String>,
     pub sha256: String,
     pub size: u64,
     pub granted: Granted,
@@ -385,8 +393,9 @@ impl Plugin {
         Ok(out)
     }
 
-    /// Runs a call on the blocking pool once a concurrency permit is free, so plugin work never
-    /// stalls the async runtime and never runs more than the configured number at once.
+    /// Runs a call once a concurrency permit is free, without stalling the async runtime: on a
+    /// multi-thread runtime the worker hands its other tasks to another thread and runs the call
+    /// itself (`block_in_place`, no thread handoff); elsewhere the call goes to the blocking pool.
     async fn call<R, F>(
         self: &Arc<Self>,
         at: i64,
@@ -403,6 +412,13 @@ impl Plugin {
             .acquire_owned()
             .await
             .map_err(|_| PluginError::ShuttingDown)?;
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let out = tokio::task::block_in_place(|| self.call_blocking(at, input_bytes, f));
+            drop(permit);
+            return out;
+        }
         let plugin = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
