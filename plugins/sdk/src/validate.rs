@@ -172,9 +172,9 @@ fn constraint(id: &str, c: &Constraint, v: &Value, errors: &mut Vec<FieldError>)
                 ));
             }
         }
-        (Constraint::Pattern(p), Value::Text(s)) => {
+        (Constraint::Pattern(p), Value::Text(s))
             // The portable subset, checked at build time; the whole text must match.
-            if !crate::pattern::full_match(p, s) {
+            if !crate::pattern::full_match(p, s) => {
                 errors.push(field_error(
                     id,
                     "pattern",
@@ -182,7 +182,6 @@ fn constraint(id: &str, c: &Constraint, v: &Value, errors: &mut Vec<FieldError>)
                     "the text is not in the required format",
                 ));
             }
-        }
         (Constraint::Options(opts), Value::Choice(s)) if !opts.iter().any(|o| o.value == s) => {
             errors.push(field_error(
                 id,
