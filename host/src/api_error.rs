@@ -33,13 +33,7 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-            details: None,
-        }
+        Self { status, code, message: message.into(), field: None, details: None }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -48,11 +42,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str, code: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no {what} `{code}`"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} `{code}`"))
     }
 }
 
@@ -60,13 +50,10 @@ impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
         let (status, details) = match &e {
             PluginError::NotFound { .. } => (StatusCode::NOT_FOUND, None),
-            PluginError::InvalidFacts(errors) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                serde_json::to_value(errors).ok(),
-            ),
+            PluginError::InvalidFacts(errors) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::to_value(errors).ok()),
             PluginError::NotInForce(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
             PluginError::InputTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, None),
-            PluginError::Timeout { .. } | PluginError::ShuttingDown => {
+            PluginError::Timeout { .. } | PluginError::ShuttingDown | PluginError::Busy => {
                 (StatusCode::SERVICE_UNAVAILABLE, None)
             }
             // The plugin misbehaved: a bad gateway, in HTTP's terms.
@@ -77,21 +64,13 @@ impl From<PluginError> for ApiError {
         }
         // A plugin's fault is reported by kind; the trap text and stderr stay in the log.
         let message = match &e {
-            PluginError::Crash { .. } => {
-                "the domain plugin crashed; the call was contained".to_string()
-            }
+            PluginError::Crash { .. } => "the domain plugin crashed; the call was contained".to_string(),
             PluginError::ContractViolation(_) => {
                 "the domain plugin gave an answer that breaks the contract".to_string()
             }
             other => other.to_string(),
         };
-        Self {
-            status,
-            code: e.code(),
-            message,
-            field: None,
-            details,
-        }
+        Self { status, code: e.code(), message, field: None, details }
     }
 }
 

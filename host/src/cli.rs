@@ -54,12 +54,7 @@ impl Command {
     /// Applies the flags of `serve` over the layered settings.
     pub fn settings(&self, config: Option<&Path>) -> anyhow::Result<Settings> {
         let mut s = Settings::load(config)?;
-        if let Command::Serve {
-            listen,
-            data,
-            plugins,
-        } = self
-        {
+        if let Command::Serve { listen, data, plugins } = self {
             if let Some(l) = listen {
                 s.listen = *l;
             }
@@ -119,15 +114,9 @@ pub fn plugin_check(settings: &Settings, file: &Path) -> anyhow::Result<ExitCode
         m.limits.call_millis,
         m.limits.component_bytes
     );
-    println!(
-        "  sandbox     ✓ imports only standard WASI; exports casegrid:domain/domain-plugin@1.0.0"
-    );
+    println!("  sandbox     ✓ imports only standard WASI; exports casegrid:domain/domain-plugin@1.0.0");
     let d = p.data();
-    let coercive = d
-        .checklist
-        .iter()
-        .filter(|i| i.kind == ItemKind::CoerciveMeasure)
-        .count();
+    let coercive = d.checklist.iter().filter(|i| i.kind == ItemKind::CoerciveMeasure).count();
     println!(
         "  data        {} report categories, {} forms, {} checklist items ({} penalty, {coercive} coercive)",
         d.categories.len(),
@@ -144,27 +133,16 @@ pub fn plugin_check(settings: &Settings, file: &Path) -> anyhow::Result<ExitCode
             println!("      ✗ {pr}");
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let outcomes = check::self_tests(&p, now);
     let passed = outcomes.iter().filter(|o| o.passed).count();
     println!("  self-tests  {passed}/{} passed", outcomes.len());
     for o in &outcomes {
-        println!(
-            "      {} {} — {}",
-            if o.passed { "✓" } else { "✗" },
-            o.name,
-            o.detail
-        );
+        println!("      {} {} — {}", if o.passed { "✓" } else { "✗" }, o.name, o.detail);
     }
     let ok = problems.is_empty() && passed == outcomes.len();
     println!("{}", if ok { "PASS" } else { "FAIL" });
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub fn plugin_inspect(settings: &Settings, file: &Path) -> anyhow::Result<ExitCode> {
@@ -181,22 +159,9 @@ pub fn plugin_inspect(settings: &Settings, file: &Path) -> anyhow::Result<ExitCo
     println!();
     println!("checklist:");
     for it in &p.data().checklist {
-        let kind = if it.kind == ItemKind::Penalty {
-            "penalty "
-        } else {
-            "coercive"
-        };
-        let basis = it
-            .penalty_basis
-            .first()
-            .map(|c| format!("{} 第{}条", c.statute.zh, c.article))
-            .unwrap_or_default();
-        println!(
-            "  {:<10} {kind} {:>2} tiers  {}  [{basis}]",
-            it.code,
-            it.tiers.len(),
-            it.title.zh
-        );
+        let kind = if it.kind == ItemKind::Penalty { "penalty " } else { "coercive" };
+        let basis = it.penalty_basis.first().map(|c| format!("{} 第{}条", c.statute.zh, c.article)).unwrap_or_default();
+        println!("  {:<10} {kind} {:>2} tiers  {}  [{basis}]", it.code, it.tiers.len(), it.title.zh);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,10 +33,7 @@ impl Settings {
             None => b.add_source(config::File::with_name("casegrid.toml").required(false)),
         };
         b = b.add_source(
-            config::Environment::with_prefix("CASEGRID")
-                .prefix_separator("_")
-                .separator("__")
-                .try_parsing(true),
+            config::Environment::with_prefix("CASEGRID").prefix_separator("_").separator("__").try_parsing(true),
         );
         let s: Settings = b.build()?.try_deserialize()?;
         Ok(s)
@@ -49,5 +46,6 @@ impl Settings {
 
 /// Where `scripts/build-plugins` puts the bundled plugins of this checkout.
 pub fn default_plugins_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    host.parent().unwrap_or(host).join("target/plugins")
 }

@@ -3,14 +3,13 @@
 //! domain.
 
 use crate::api_error::ApiError;
-use crate::plugins::bindings::{
-    Assessment, CategoryScore, FieldError, FieldValue, Form, Item, Manifest,
-};
+use crate::plugins::bindings::{Assessment, CategoryScore, FieldError, FieldValue, Form, Item, Manifest};
 use crate::plugins::{Granted, Plugin};
 use crate::server::{ApiJson, AppState};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -20,15 +19,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/domains", get(list))
         .route("/api/v1/domains/{domain}", get(one))
         .route("/api/v1/domains/{domain}/checklist", get(checklist))
-        .route(
-            "/api/v1/domains/{domain}/checklist/{item}",
-            get(checklist_item),
-        )
+        .route("/api/v1/domains/{domain}/checklist/{item}", get(checklist_item))
         .route("/api/v1/domains/{domain}/forms/{form}", get(form))
-        .route(
-            "/api/v1/domains/{domain}/forms/{form}/validate",
-            post(validate),
-        )
+        .route("/api/v1/domains/{domain}/forms/{form}/validate", post(validate))
         .route("/api/v1/domains/{domain}/assess", post(assess))
         .route("/api/v1/domains/{domain}/classify", post(classify))
 }
@@ -56,32 +49,18 @@ fn summary(p: &Plugin) -> DomainSummary<'_> {
 }
 
 fn plugin(state: &AppState, domain: &str) -> Result<Arc<Plugin>, ApiError> {
-    state
-        .registry
-        .get(domain)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("domain", domain))
+    state.registry.get(domain).cloned().ok_or_else(|| ApiError::not_found("domain", domain))
 }
 
 async fn list(State(state): State<AppState>) -> Json<Vec<serde_json::Value>> {
-    Json(
-        state
-            .registry
-            .iter()
-            .filter_map(|p| serde_json::to_value(summary(p)).ok())
-            .collect(),
-    )
+    Json(state.registry.iter().filter_map(|p| serde_json::to_value(summary(p)).ok()).collect())
 }
 
-async fn one(
-    State(state): State<AppState>,
-    Path(domain): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn one(State(state): State<AppState>, Path(domain): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let p = plugin(&state, &domain)?;
     let mut v = serde_json::to_value(summary(&p)).unwrap_or_default();
     v["categories"] = serde_json::to_value(&p.data().categories).unwrap_or_default();
-    v["forms"] = serde_json::to_value(p.data().forms.iter().map(|f| &f.id).collect::<Vec<_>>())
-        .unwrap_or_default();
+    v["forms"] = serde_json::to_value(p.data().forms.iter().map(|f| &f.id).collect::<Vec<_>>()).unwrap_or_default();
     Ok(Json(v))
 }
 
@@ -97,19 +76,8 @@ async fn checklist(
     Query(query): Query<ChecklistQuery>,
 ) -> Result<Json<Vec<Item>>, ApiError> {
     let p = plugin(&state, &domain)?;
-    let words: Vec<String> = query
-        .q
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect();
-    let items = p
-        .data()
-        .checklist
-        .iter()
-        .filter(|it| words.iter().all(|w| item_mentions(it, w)))
-        .cloned()
-        .collect();
+    let words: Vec<String> = query.q.unwrap_or_default().split_whitespace().map(str::to_lowercase).collect();
+    let items = p.data().checklist.iter().filter(|it| words.iter().all(|w| item_mentions(it, w))).cloned().collect();
     Ok(Json(items))
 }
 
@@ -139,22 +107,25 @@ async fn form(
     Path((domain, id)): Path<(String, String)>,
 ) -> Result<Json<Form>, ApiError> {
     let p = plugin(&state, &domain)?;
-    let form = p
-        .data()
-        .forms
-        .iter()
-        .find(|f| f.id == id)
-        .ok_or_else(|| ApiError::not_found("form", &id))?;
+    let form = p.data().forms.iter().find(|f| f.id == id).ok_or_else(|| ApiError::not_found("form", &id))?;
     Ok(Json(form.clone()))
 }
 
 /// The reference time of a call, in Unix seconds; now when not given. Replays pass the original.
-fn reference_time(at: Option<i64>) -> i64 {
-    at.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    })
+/// A reference time may be any moment from 1970 until a day from now: a replay names a past one; a
+/// future one would let a date "not in the future" be anything.
+fn reference_time(at: Option<i64>) -> Result<i64, ApiError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    match at {
+        None => Ok(now),
+        Some(t) if (0..=now + 86_400).contains(&t) => Ok(t),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-reference-time",
+            "`at` must be Unix seconds between 1970 and a day from now",
+        )
+        .field("at")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -176,13 +147,8 @@ async fn validate(
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, ApiError> {
     let p = plugin(&state, &domain)?;
-    let errors = p
-        .validate(&form, req.values, reference_time(req.at))
-        .await?;
-    Ok(Json(ValidateResponse {
-        valid: errors.is_empty(),
-        errors,
-    }))
+    let errors = p.validate(&form, req.values, reference_time(req.at)?).await?;
+    Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
 }
 
 #[derive(Deserialize)]
@@ -199,10 +165,7 @@ async fn assess(
     ApiJson(req): ApiJson<AssessRequest>,
 ) -> Result<Json<Assessment>, ApiError> {
     let p = plugin(&state, &domain)?;
-    Ok(Json(
-        p.assess(&req.item, req.facts, reference_time(req.at))
-            .await?,
-    ))
+    Ok(Json(p.assess(&req.item, req.facts, reference_time(req.at)?).await?))
 }
 
 #[derive(Deserialize)]
@@ -217,5 +180,5 @@ async fn classify(
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Json<Vec<CategoryScore>>, ApiError> {
     let p = plugin(&state, &domain)?;
-    Ok(Json(p.classify(&req.text, reference_time(None)).await?))
+    Ok(Json(p.classify(&req.text, reference_time(None)?).await?))
 }

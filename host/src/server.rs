@@ -33,22 +33,21 @@ pub async fn run(
     if registry.is_empty() {
         tracing::warn!(dir = %settings.plugins.display(), "no domain plugin loaded: run scripts/build-plugins, or set CASEGRID_PLUGINS");
     }
-    let state = AppState {
-        runtime,
-        registry: Arc::new(registry),
-    };
+    let state = AppState { runtime, registry: Arc::new(registry) };
     tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), "casegrid serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
 pub fn router(state: AppState) -> Router {
+    // A body may carry the largest plugin input plus its JSON envelope; anything larger is refused
+    // before it is buffered.
+    let body_limit = state.runtime.limits().max_input_bytes + 64 * 1024;
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::domains::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -61,11 +60,7 @@ struct Health<'a> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let h = Health {
-        status: "ok",
-        domains: state.registry.len(),
-        refused: &state.registry.failures,
-    };
+    let h = Health { status: "ok", domains: state.registry.len(), refused: &state.registry.failures };
     Json(serde_json::to_value(h).unwrap_or_default())
 }
 
@@ -80,22 +75,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonDataError(e)) => {
                 // serde's message names the path of the offending field.
-                Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-body",
-                    e.body_text(),
-                ))
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", e.body_text()))
+            }
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "the request body is too large"))
             }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "content-type",
                 "send the body as application/json",
             )),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-json",
-                e.body_text(),
-            )),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", e.body_text())),
         }
     }
 }

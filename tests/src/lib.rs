@@ -11,11 +11,7 @@ pub fn repo() -> PathBuf {
 
 fn built(dir: &str, name: &str) -> PathBuf {
     let p = repo().join("target").join(dir).join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `scripts/build-plugins --fixtures` (scripts/test does)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `scripts/build-plugins --fixtures` (scripts/test does)", p.display());
     p
 }
 
@@ -31,15 +27,9 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// The `casegrid` binary cargo built for this test run.
 pub fn casegrid_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
     let p = target.join("debug").join("casegrid");
-    assert!(
-        p.exists(),
-        "{} is missing: `cargo build -p casegrid` first (scripts/test does)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: `cargo build -p casegrid` first (scripts/test does)", p.display());
     p
 }
 
@@ -50,8 +40,7 @@ impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("casegrid-test-{tag}-{}-{n}", std::process::id()));
+        let p = std::env::temp_dir().join(format!("casegrid-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create a temp dir");
         Self(p)
@@ -80,8 +69,7 @@ impl App {
         let data = TempDir::new("data");
         let plugins = TempDir::new("plugins");
         for c in components {
-            std::fs::copy(c, plugins.0.join(c.file_name().expect("a file")))
-                .expect("copy a plugin");
+            std::fs::copy(c, plugins.0.join(c.file_name().expect("a file"))).expect("copy a plugin");
         }
         let settings = casegrid::Settings {
             listen: "127.0.0.1:0".parse().expect("an address"),
@@ -89,9 +77,7 @@ impl App {
             plugins: plugins.0.clone(),
             limits: Default::default(),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a local address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(casegrid::run(settings, listener, async {
@@ -126,13 +112,7 @@ impl App {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
+        let r = self.client.post(self.url(path)).json(&body).send().await.expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -143,9 +123,7 @@ impl App {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
-            t.await
-                .expect("the server task")
-                .expect("the server ran cleanly");
+            t.await.expect("the server task").expect("the server ran cleanly");
         }
     }
 }
@@ -160,8 +138,5 @@ impl Drop for App {
 
 /// Seconds since the Unix epoch now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs() as i64
 }

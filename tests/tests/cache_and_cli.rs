@@ -5,14 +5,8 @@ use casegrid_tests::{TempDir, casegrid_bin, fixture, plugin};
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(casegrid_bin())
-        .args(args)
-        .output()
-        .expect("run casegrid");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let out = Command::new(casegrid_bin()).args(args).output().expect("run casegrid");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -28,6 +22,7 @@ fn a_domain_team_checks_its_plugin_before_publishing() {
         ("wrong-world", "wrong-world"),
         ("import-http", "forbidden-import"),
         ("import-unknown", "forbidden-import"),
+        ("duplicate-codes", "checklist item code `X-1` appears more than once"),
     ] {
         let (code, out) = run(&["plugin", "check", fixture(f).to_str().unwrap()]);
         assert_eq!(code, 1, "{f}: {out}");
@@ -36,54 +31,28 @@ fn a_domain_team_checks_its_plugin_before_publishing() {
 
     let (code, out) = run(&["plugin", "inspect", housing.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("HC-P-001") && out.contains("中华人民共和国城乡规划法 第64条"),
-        "{out}"
-    );
+    assert!(out.contains("HC-P-001") && out.contains("中华人民共和国城乡规划法 第64条"), "{out}");
 }
 
 #[test]
 fn a_restart_loads_plugins_from_the_cache_and_a_spoilt_cache_entry_is_rebuilt() {
     let dir = TempDir::new("cache");
     let bytes = std::fs::read(plugin("housing")).unwrap();
-    let first = Runtime::new(Limits::default(), Some(dir.0.clone()))
-        .unwrap()
-        .load_bytes(&bytes)
-        .unwrap();
-    let entries: Vec<_> = std::fs::read_dir(&dir.0)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let first = Runtime::new(Limits::default(), Some(dir.0.clone())).unwrap().load_bytes(&bytes).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(entries.len(), 1);
     let cached = &entries[0];
-    assert!(
-        cached
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with(&first.sha256),
-        "keyed by the component's hash"
-    );
+    assert!(cached.file_name().unwrap().to_str().unwrap().starts_with(&first.sha256), "keyed by the component's hash");
     let modified = std::fs::metadata(cached).unwrap().modified().unwrap();
 
     // A second process (a new engine with the same settings) uses the artifact as it is.
-    let second = Runtime::new(Limits::default(), Some(dir.0.clone()))
-        .unwrap()
-        .load_bytes(&bytes)
-        .unwrap();
+    let second = Runtime::new(Limits::default(), Some(dir.0.clone())).unwrap().load_bytes(&bytes).unwrap();
     assert_eq!(second.manifest(), first.manifest());
-    assert_eq!(
-        std::fs::metadata(cached).unwrap().modified().unwrap(),
-        modified
-    );
+    assert_eq!(std::fs::metadata(cached).unwrap().modified().unwrap(), modified);
 
     // A damaged artifact is discarded and rebuilt, never trusted.
     std::fs::write(cached, b"not a compiled component").unwrap();
-    let third = Runtime::new(Limits::default(), Some(dir.0.clone()))
-        .unwrap()
-        .load_bytes(&bytes)
-        .unwrap();
+    let third = Runtime::new(Limits::default(), Some(dir.0.clone())).unwrap().load_bytes(&bytes).unwrap();
     assert_eq!(third.data().checklist.len(), first.data().checklist.len());
     assert!(std::fs::metadata(cached).unwrap().len() > 1000);
 }

@@ -33,10 +33,5 @@ async fn memory_returns_to_its_baseline_after_hostile_calls() {
     }
     let after = rss_bytes();
     let grown = after.saturating_sub(baseline);
-    assert!(
-        grown < 48 << 20,
-        "resident memory grew by {} MiB (baseline {} MiB)",
-        grown >> 20,
-        baseline >> 20
-    );
+    assert!(grown < 48 << 20, "resident memory grew by {} MiB (baseline {} MiB)", grown >> 20, baseline >> 20);
 }

@@ -24,19 +24,11 @@ impl Cache {
             std::fs::create_dir_all(d)
                 .map_err(|e| anyhow::anyhow!("creating the plugin cache {}: {e}", d.display()))?;
         }
-        Ok(Self {
-            dir,
-            engine_hash: engine_hash(engine),
-        })
+        Ok(Self { dir, engine_hash: engine_hash(engine) })
     }
 
     /// The compiled component for `bytes`, from the cache when it holds a usable artifact.
-    pub fn component(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-        sha256: &str,
-    ) -> Result<Component, LoadError> {
+    pub fn component(&self, engine: &Engine, bytes: &[u8], sha256: &str) -> Result<Component, LoadError> {
         let Some(dir) = &self.dir else {
             return compile(engine, bytes);
         };

@@ -2,7 +2,9 @@
 //! and what every load enforces. The host trusts no SDK: everything is checked again here, on what
 //! the component actually returned.
 
-use super::bindings::{CONTRACT, Constraint, FieldKind, FineRule, Item, PenaltyKind, Text};
+use super::bindings::{
+    Assessment, CONTRACT, Constraint, Date, FieldKind, FieldValue, FineRule, Form, Item, PenaltyKind, Text, Value,
+};
 use super::runtime::Plugin;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -15,40 +17,24 @@ pub fn static_data(p: &Plugin) -> Vec<String> {
     let mut out = Vec::new();
     let m = p.manifest();
     if m.domain.is_empty() || !m.domain.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-        out.push(format!(
-            "manifest: domain code `{}` must be lower-case letters and '-'",
-            m.domain
-        ));
+        out.push(format!("manifest: domain code `{}` must be lower-case letters and '-'", m.domain));
     }
     if !is_semver(&m.version) {
-        out.push(format!(
-            "manifest: version `{}` is not semver (MAJOR.MINOR.PATCH)",
-            m.version
-        ));
+        out.push(format!("manifest: version `{}` is not semver (MAJOR.MINOR.PATCH)", m.version));
     }
     if m.contract != CONTRACT {
-        out.push(format!(
-            "manifest: built against contract {}, this host serves {CONTRACT}",
-            m.contract
-        ));
+        out.push(format!("manifest: built against contract {}, this host serves {CONTRACT}", m.contract));
     }
     if m.publisher.trim().is_empty() {
         out.push("manifest: publisher is empty".into());
     }
     text(&mut out, "manifest name", &m.name);
     let d = p.data();
-    unique(
-        &mut out,
-        "category code",
-        d.categories.iter().map(|c| c.code.as_str()),
-    );
+    unique(&mut out, "category code", d.categories.iter().map(|c| c.code.as_str()));
     for c in &d.categories {
         text(&mut out, &format!("category {}", c.code), &c.name);
         if c.keywords_zh.is_empty() || c.keywords_en.is_empty() {
-            out.push(format!(
-                "category {}: needs keywords in Chinese and English",
-                c.code
-            ));
+            out.push(format!("category {}: needs keywords in Chinese and English", c.code));
         }
     }
     unique(&mut out, "form id", d.forms.iter().map(|f| f.id.as_str()));
@@ -59,54 +45,44 @@ pub fn static_data(p: &Plugin) -> Vec<String> {
     }
     for f in &d.forms {
         text(&mut out, &format!("form {}", f.id), &f.title);
-        unique(
-            &mut out,
-            &format!("field id in form {}", f.id),
-            f.fields.iter().map(|x| x.id.as_str()),
-        );
+        unique(&mut out, &format!("field id in form {}", f.id), f.fields.iter().map(|x| x.id.as_str()));
         for fd in &f.fields {
-            text(
-                &mut out,
-                &format!("form {} field {}", f.id, fd.id),
-                &fd.label,
-            );
-            let options = fd
-                .constraints
-                .iter()
-                .any(|c| matches!(c, Constraint::Options(o) if !o.is_empty()));
+            text(&mut out, &format!("form {} field {}", f.id, fd.id), &fd.label);
+            let options = fd.constraints.iter().any(|c| matches!(c, Constraint::Options(o) if !o.is_empty()));
             if matches!(fd.kind, FieldKind::Choice | FieldKind::MultiChoice) != options {
-                out.push(format!(
-                    "form {} field {}: choice fields, and only they, list options",
-                    f.id, fd.id
-                ));
+                out.push(format!("form {} field {}: choice fields, and only they, list options", f.id, fd.id));
             }
             for c in &fd.constraints {
                 if let Constraint::Range(r) = c
                     && let (Some(a), Some(b)) = (r.min, r.max)
                     && a > b
                 {
-                    out.push(format!(
-                        "form {} field {}: range {a}..{b} is reversed",
-                        f.id, fd.id
-                    ));
+                    out.push(format!("form {} field {}: range {a}..{b} is reversed", f.id, fd.id));
                 }
             }
         }
     }
-    unique(
-        &mut out,
-        "checklist item code",
-        d.checklist.iter().map(|i| i.code.as_str()),
-    );
+    unique(&mut out, "checklist item code", d.checklist.iter().map(|i| i.code.as_str()));
+    let facts = d.forms.iter().find(|f| f.id == "case-facts");
     for it in &d.checklist {
-        item(&mut out, it);
+        item(&mut out, it, facts);
     }
     out
 }
 
-fn item(out: &mut Vec<String>, it: &Item) {
+fn ymd(d: &Date) -> (i32, u8, u8) {
+    (d.year, d.month, d.day)
+}
+
+fn item(out: &mut Vec<String>, it: &Item, facts: Option<&Form>) {
     let ctx = format!("item {}", it.code);
     text(out, &ctx, &it.title);
+    if let Some(until) = &it.in_force.until
+        && ymd(until) <= ymd(&it.in_force.from)
+    {
+        out.push(format!("{ctx}: in force until before it starts"));
+    }
+    let field = |id: &str| facts.and_then(|f| f.fields.iter().find(|x| x.id == id));
     if it.violation_basis.is_empty() {
         out.push(format!("{ctx}: no legal basis for the violation"));
     }
@@ -121,11 +97,7 @@ fn item(out: &mut Vec<String>, it: &Item) {
             out.push(format!("{ctx}: a citation lacks its statute or article"));
         }
     }
-    unique(
-        out,
-        &format!("tier code in {ctx}"),
-        it.tiers.iter().map(|t| t.code.as_str()),
-    );
+    unique(out, &format!("tier code in {ctx}"), it.tiers.iter().map(|t| t.code.as_str()));
     for t in &it.tiers {
         let ctx = format!("{ctx} tier {}", t.code);
         text(out, &ctx, &t.circumstances);
@@ -137,13 +109,40 @@ fn item(out: &mut Vec<String>, it: &Item) {
                 let (lo, hi) = match rule {
                     FineRule::Fixed(r) => (r.min, r.max),
                     FineRule::PercentOf(r) | FineRule::MultipleOf(r) => {
+                        if !field(&r.fact).is_some_and(|f| f.kind == FieldKind::Money) {
+                            out.push(format!(
+                                "{ctx}: the fine is proportional to `{}`, not a money field of case-facts",
+                                r.fact
+                            ));
+                        }
                         (i64::from(r.min_bp), i64::from(r.max_bp))
                     }
                 };
                 if lo < 0 || lo > hi || hi == 0 {
-                    out.push(format!(
-                        "{ctx}: fine range {lo}..{hi} is not ordered and positive"
-                    ));
+                    out.push(format!("{ctx}: fine range {lo}..{hi} is not ordered and positive"));
+                }
+            }
+        }
+        for c in &t.conditions {
+            let allowed: Vec<&str> = match field(&c.fact) {
+                Some(f) if f.kind == FieldKind::Boolean => vec!["true", "false"],
+                Some(f) => f
+                    .constraints
+                    .iter()
+                    .filter_map(|k| match k {
+                        Constraint::Options(o) => Some(o.iter().map(|o| o.value.as_str())),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect(),
+                None => {
+                    out.push(format!("{ctx}: a condition tests `{}`, which the case-facts form lacks", c.fact));
+                    continue;
+                }
+            };
+            for v in &c.any_of {
+                if !allowed.contains(&v.as_str()) {
+                    out.push(format!("{ctx}: a condition expects `{v}` of `{}`, which that field cannot hold", c.fact));
                 }
             }
         }
@@ -171,10 +170,61 @@ fn unique<'a>(out: &mut Vec<String>, what: &str, codes: impl Iterator<Item = &'a
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<_> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Whether an assessment the plugin gave fits its own published checklist: the item asked for, one
+/// of its tiers, that tier's penalties, a fine band inside the tier's statutory band for the amounts
+/// in the facts, and a recommendation inside the band. A plugin that answers otherwise breaks the
+/// contract, and no penalty outside the published band reaches an officer.
+pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessment) -> Result<(), String> {
+    if a.item != item_code {
+        return Err(format!("asked to assess {item_code}, answered for {}", a.item));
+    }
+    let item = p
+        .data()
+        .checklist
+        .iter()
+        .find(|i| i.code == item_code)
+        .ok_or_else(|| format!("no item {item_code} in the checklist"))?;
+    let tier = item
+        .tiers
+        .iter()
+        .find(|t| t.code == a.tier)
+        .ok_or_else(|| format!("item {item_code} has no tier {}", a.tier))?;
+    if a.penalties != tier.penalties {
+        return Err(format!("the penalties differ from those of tier {}", tier.code));
+    }
+    let rule = tier.penalties.iter().find_map(|p| match &p.kind {
+        PenaltyKind::Fine(r) => Some(r),
+        _ => None,
+    });
+    let (rule, r) = match (rule, &a.fine_range) {
+        (None, None) if a.recommended_fine.is_none() => return Ok(()),
+        (Some(rule), Some(r)) => (rule, r),
+        _ => return Err(format!("the fine does not match tier {}", tier.code)),
+    };
+    let (lo, hi) = match rule {
+        FineRule::Fixed(f) => (i128::from(f.min), i128::from(f.max)),
+        FineRule::PercentOf(pf) | FineRule::MultipleOf(pf) => {
+            let amount = facts
+                .iter()
+                .find_map(|f| match (&f.field, &f.value) {
+                    (name, Value::Money(m)) if *name == pf.fact => Some(i128::from(*m)),
+                    _ => None,
+                })
+                .ok_or_else(|| format!("a fine proportional to `{}` without that amount in the facts", pf.fact))?;
+            (amount * i128::from(pf.min_bp) / 10_000, (amount * i128::from(pf.max_bp) + 9_999) / 10_000)
+        }
+    };
+    let (min, max) = (i128::from(r.min), i128::from(r.max));
+    if min > max || min < lo || max > hi {
+        return Err(format!("fine band {}..{} fen is outside the tier's band {lo}..{hi}", r.min, r.max));
+    }
+    match a.recommended_fine {
+        Some(x) if (r.min..=r.max).contains(&x) => Ok(()),
+        other => Err(format!("recommended fine {other:?} is outside the band {}..{}", r.min, r.max)),
+    }
 }
 
 /// The outcome of one of the plugin's declared self-tests.
@@ -192,10 +242,7 @@ pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
         .iter()
         .map(|t| {
             let facts = t.facts.clone();
-            let got = p.call_blocking(at, 0, |inst, s| {
-                inst.casegrid_domain_plugin()
-                    .call_assess(s, &t.item, &facts)
-            });
+            let got = p.call_blocking(at, 0, |inst, s| inst.casegrid_domain_plugin().call_assess(s, &t.item, &facts));
             let (passed, detail) = match got {
                 Err(e) => (false, format!("the call failed: {e}")),
                 Ok(Err(e)) => (false, format!("assessment refused: {e:?}")),
@@ -203,25 +250,15 @@ pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
                     let fine = a.fine_range.as_ref().map(|r| (r.min, r.max));
                     let want = t.expect_fine.as_ref().map(|r| (r.min, r.max));
                     if a.tier != t.expect_tier {
-                        (
-                            false,
-                            format!("tier {} where {} was expected", a.tier, t.expect_tier),
-                        )
+                        (false, format!("tier {} where {} was expected", a.tier, t.expect_tier))
                     } else if fine != want {
-                        (
-                            false,
-                            format!("fine {} where {} was expected", fen(fine), fen(want)),
-                        )
+                        (false, format!("fine {} where {} was expected", fen(fine), fen(want)))
                     } else {
                         (true, format!("tier {}, fine {}", a.tier, fen(fine)))
                     }
                 }
             };
-            SelfTestOutcome {
-                name: t.name.clone(),
-                passed,
-                detail,
-            }
+            SelfTestOutcome { name: t.name.clone(), passed, detail }
         })
         .collect()
 }

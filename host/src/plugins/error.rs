@@ -11,9 +11,7 @@ pub enum LoadError {
     ComponentTooLarge { size: u64, cap: u64 },
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    #[error(
-        "the component imports `{0}`, which is not standard WASI; plugins get no other capability"
-    )]
+    #[error("the component imports `{0}`, which is not standard WASI; plugins get no other capability")]
     ForbiddenImport(String),
     #[error("the component's imports cannot be linked: {0}")]
     Link(String),
@@ -64,6 +62,8 @@ pub enum PluginError {
     NotInForce(String),
     #[error("the host is shutting down")]
     ShuttingDown,
+    #[error("the host has no free plugin slot; try again")]
+    Busy,
 }
 
 impl PluginError {
@@ -80,6 +80,7 @@ impl PluginError {
             PluginError::InvalidFacts(_) => "invalid-facts",
             PluginError::NotInForce(_) => "not-in-force",
             PluginError::ShuttingDown => "shutting-down",
+            PluginError::Busy => "host-busy",
         }
     }
 

@@ -47,11 +47,7 @@ impl Registry {
                     if reg.domains.contains_key(&domain) {
                         let error = format!("domain `{domain}` is already served by another file");
                         tracing::error!(%file, %error, "plugin refused");
-                        reg.failures.push(LoadFailure {
-                            file,
-                            code: "duplicate-domain",
-                            error,
-                        });
+                        reg.failures.push(LoadFailure { file, code: "duplicate-domain", error });
                         continue;
                     }
                     tracing::info!(%file, %domain, version = %p.manifest().version, sha256 = %p.sha256, "plugin loaded");
@@ -59,11 +55,7 @@ impl Registry {
                 }
                 Err(e) => {
                     tracing::error!(%file, error = %e, "plugin refused");
-                    reg.failures.push(LoadFailure {
-                        file,
-                        code: e.code(),
-                        error: e.to_string(),
-                    });
+                    reg.failures.push(LoadFailure { file, code: e.code(), error: e.to_string() });
                 }
             }
         }

@@ -2,8 +2,8 @@
 //! fresh sandboxed instance for every call, under a deadline, a memory cap and bounded concurrency.
 
 use super::bindings::{
-    AssessError, Assessment, Category, CategoryScore, DomainPlugin, DomainPluginPre, FieldError,
-    FieldValue, Form, Item, Manifest, SelfTest, ValidateError,
+    AssessError, Assessment, Category, CategoryScore, DomainPlugin, DomainPluginPre, FieldError, FieldValue, Form,
+    Item, Manifest, SelfTest, ValidateError,
 };
 use super::cache::Cache;
 use super::error::{LoadError, PluginError};
@@ -76,9 +76,7 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -88,14 +86,18 @@ impl Runtime {
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
         let concurrency = limits.concurrency.max(1);
         let mut pool = PoolingAllocationConfig::default();
-        // Slots for every call that may run at once, plus loads, with room for components made by
-        // toolchains that instantiate many core modules.
-        let stores = (concurrency * 4 + 16) as u32;
-        pool.total_component_instances(stores)
-            .total_core_instances(stores * 16)
-            .total_memories(stores * 2)
-            .total_tables(stores * 8)
-            .total_stacks(stores)
+        // A slot of everything one store may hold, for every call that may run at once, plus spare
+        // stores for loads: concurrent calls can never take each other's slots. (Exhaustion would
+        // be reported as the host being busy, not as a fault of the plugin.)
+        let stores = concurrency + 8;
+        pool.total_component_instances(stores as u32)
+            .total_core_instances((stores * sandbox::MAX_INSTANCES) as u32)
+            .total_memories((stores * sandbox::MAX_MEMORIES) as u32)
+            .total_tables((stores * sandbox::MAX_TABLES) as u32)
+            .total_stacks(stores as u32)
+            .max_core_instances_per_component(sandbox::MAX_INSTANCES as u32)
+            .max_memories_per_component(sandbox::MAX_MEMORIES as u32)
+            .max_tables_per_component(sandbox::MAX_TABLES as u32)
             .max_memory_size(usize::try_from(limits.max_memory_bytes)?)
             .table_elements(sandbox::MAX_TABLE_ELEMENTS)
             // A finished call's pages are reset to the component's image, never handed to the next
@@ -122,15 +124,10 @@ impl Runtime {
         // Every standard WASI interface is linked; what they may reach is decided per call by the
         // capability-free context in `sandbox`.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sandbox::link_instant_clocks(&mut linker)?;
         spawn_ticker(&engine);
         let cache = Cache::new(&engine, cache_dir)?;
-        Ok(Arc::new(Self {
-            engine,
-            linker,
-            cache,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            limits,
-        }))
+        Ok(Arc::new(Self { engine, linker, cache, permits: Arc::new(Semaphore::new(concurrency)), limits }))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -143,17 +140,11 @@ impl Runtime {
 
     /// Loads a component file; see [`Runtime::load_bytes`].
     pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?
-            .len();
+        let size = std::fs::metadata(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?.len();
         if size > self.limits.max_component_bytes {
-            return Err(LoadError::ComponentTooLarge {
-                size,
-                cap: self.limits.max_component_bytes,
-            });
+            return Err(LoadError::ComponentTooLarge { size, cap: self.limits.max_component_bytes });
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
         self.load_bytes(&bytes)
     }
 
@@ -172,18 +163,11 @@ impl Runtime {
     pub fn load_unchecked(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
         let size = bytes.len() as u64;
         if size > self.limits.max_component_bytes {
-            return Err(LoadError::ComponentTooLarge {
-                size,
-                cap: self.limits.max_component_bytes,
-            });
+            return Err(LoadError::ComponentTooLarge { size, cap: self.limits.max_component_bytes });
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = self.cache.component(&self.engine, bytes, &sha256)?;
-        let imports = component
-            .component_type()
-            .imports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
         let pre = self.prepare(&component)?;
         let mut plugin = Plugin {
             imports,
@@ -203,23 +187,17 @@ impl Runtime {
             data: StaticData::default(),
         };
         let load_error = |e: PluginError| LoadError::StaticData(e.to_string());
-        let manifest = plugin
-            .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_describe(s))
-            .map_err(load_error)?;
+        let manifest =
+            plugin.call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_describe(s)).map_err(load_error)?;
         plugin.granted = self.grant(&manifest);
         if size > plugin.granted.component_bytes {
-            return Err(LoadError::ComponentTooLarge {
-                size,
-                cap: plugin.granted.component_bytes,
-            });
+            return Err(LoadError::ComponentTooLarge { size, cap: plugin.granted.component_bytes });
         }
         plugin.data = StaticData {
             categories: plugin
                 .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_categories(s))
                 .map_err(load_error)?,
-            forms: plugin
-                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_forms(s))
-                .map_err(load_error)?,
+            forms: plugin.call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_forms(s)).map_err(load_error)?,
             checklist: plugin
                 .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_checklist(s))
                 .map_err(load_error)?,
@@ -238,31 +216,16 @@ impl Runtime {
                 return Err(LoadError::ForbiddenImport(name.to_string()));
             }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         DomainPluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
     }
 
     fn grant(&self, m: &Manifest) -> Granted {
         let l = &self.limits;
         Granted {
-            memory_bytes: m
-                .limits
-                .memory_bytes
-                .unwrap_or(l.default_memory_bytes)
-                .min(l.max_memory_bytes),
-            call_millis: m
-                .limits
-                .call_millis
-                .unwrap_or(l.default_call_millis)
-                .min(l.max_call_millis),
-            component_bytes: m
-                .limits
-                .component_bytes
-                .unwrap_or(l.default_component_bytes)
-                .min(l.max_component_bytes),
+            memory_bytes: m.limits.memory_bytes.unwrap_or(l.default_memory_bytes).min(l.max_memory_bytes),
+            call_millis: m.limits.call_millis.unwrap_or(l.default_call_millis).min(l.max_call_millis),
+            component_bytes: m.limits.component_bytes.unwrap_or(l.default_component_bytes).min(l.max_component_bytes),
         }
     }
 }
@@ -309,18 +272,13 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("sha256", &self.sha256)
-            .field("manifest", &self.manifest)
-            .finish_non_exhaustive()
+        f.debug_struct("Plugin").field("sha256", &self.sha256).field("manifest", &self.manifest).finish_non_exhaustive()
     }
 }
 
 impl Plugin {
     pub fn manifest(&self) -> &Manifest {
-        self.manifest
-            .as_ref()
-            .expect("a loaded plugin has read its manifest")
+        self.manifest.as_ref().expect("a loaded plugin has read its manifest")
     }
 
     pub fn data(&self) -> &StaticData {
@@ -340,15 +298,8 @@ impl Plugin {
     ) -> Result<Vec<FieldError>, PluginError> {
         let size = json_size(&values, usize::MAX);
         let form = form.to_string();
-        let out = self
-            .call(at, size, move |p, s| {
-                p.casegrid_domain_plugin().call_validate(s, &form, &values)
-            })
-            .await?;
-        out.map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound {
-            what: "form",
-            code: f,
-        })
+        let out = self.call(at, size, move |p, s| p.casegrid_domain_plugin().call_validate(s, &form, &values)).await?;
+        out.map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound { what: "form", code: f })
     }
 
     /// Assesses a checklist item against a case's facts at the reference time `at`.
@@ -360,30 +311,22 @@ impl Plugin {
     ) -> Result<Assessment, PluginError> {
         let size = json_size(&facts, usize::MAX);
         let item = item.to_string();
-        let out = self
-            .call(at, size, move |p, s| {
-                p.casegrid_domain_plugin().call_assess(s, &item, &facts)
-            })
-            .await?;
-        out.map_err(|e| match e {
+        let (item_code, given) = (item.clone(), facts.clone());
+        let out = self.call(at, size, move |p, s| p.casegrid_domain_plugin().call_assess(s, &item, &facts)).await?;
+        let a = out.map_err(|e| match e {
             AssessError::UnknownItem(code) => PluginError::NotFound { what: "item", code },
             AssessError::InvalidFacts(errors) => PluginError::InvalidFacts(errors),
             AssessError::NotInForce(code) => PluginError::NotInForce(code),
-        })
+        })?;
+        // The host trusts no plugin with a penalty: the answer must fit the published checklist.
+        super::check::assessment(self, &item_code, &given, &a).map_err(PluginError::ContractViolation)?;
+        Ok(a)
     }
 
     /// Scores a citizen's text against the plugin's categories.
-    pub async fn classify(
-        self: &Arc<Self>,
-        text: &str,
-        at: i64,
-    ) -> Result<Vec<CategoryScore>, PluginError> {
+    pub async fn classify(self: &Arc<Self>, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
         let text = text.to_string();
-        let out = self
-            .call(at, text.len(), move |p, s| {
-                p.casegrid_domain_plugin().call_classify(s, &text)
-            })
-            .await?;
+        let out = self.call(at, text.len(), move |p, s| p.casegrid_domain_plugin().call_classify(s, &text)).await?;
         if let Some(bad) = out.iter().find(|s| !(0.0..=1.0).contains(&s.score)) {
             return Err(PluginError::ContractViolation(format!(
                 "category {} scored {}, outside 0..1",
@@ -396,25 +339,13 @@ impl Plugin {
     /// Runs a call once a concurrency permit is free, without stalling the async runtime: on a
     /// multi-thread runtime the worker hands its other tasks to another thread and runs the call
     /// itself (`block_in_place`, no thread handoff); elsewhere the call goes to the blocking pool.
-    async fn call<R, F>(
-        self: &Arc<Self>,
-        at: i64,
-        input_bytes: usize,
-        f: F,
-    ) -> Result<R, PluginError>
+    async fn call<R, F>(self: &Arc<Self>, at: i64, input_bytes: usize, f: F) -> Result<R, PluginError>
     where
         R: Serialize + Send + 'static,
         F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R> + Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PluginError::ShuttingDown)?;
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| PluginError::ShuttingDown)?;
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
             let out = tokio::task::block_in_place(|| self.call_blocking(at, input_bytes, f));
             drop(permit);
             return out;
@@ -425,10 +356,7 @@ impl Plugin {
             plugin.call_blocking(at, input_bytes, f)
         })
         .await
-        .map_err(|e| PluginError::Crash {
-            trap: format!("host task failed: {e}"),
-            message: String::new(),
-        })?
+        .map_err(|e| PluginError::Crash { trap: format!("host task failed: {e}"), message: String::new() })?
     }
 
     /// One call on a fresh instance in a fresh store; the store, and any trap with it, is dropped
@@ -439,30 +367,21 @@ impl Plugin {
         F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
     {
         if input_bytes > self.max_input_bytes {
-            return Err(PluginError::InputTooLarge {
-                size: input_bytes,
-                cap: self.max_input_bytes,
-            });
+            return Err(PluginError::InputTooLarge { size: input_bytes, cap: self.max_input_bytes });
         }
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(at, self.granted.memory_bytes as usize),
-        );
+        let mut store = Store::new(&self.engine, CallState::new(at, self.granted.memory_bytes as usize));
         store.limiter(|s| &mut s.limiter);
+        // Caps what the host copies out of the guest while lifting, before it allocates it.
+        store.set_hostcall_fuel(self.max_output_bytes);
         // Before instantiating: a component's start functions run during instantiation.
         let ticks = u64::from(self.granted.call_millis).div_ceil(TICK.as_millis() as u64) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&instance, &mut store));
+        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
         let out = result.map_err(|e| self.failure(e, &store))?;
         let size = json_size(&out, self.max_output_bytes);
         if size > self.max_output_bytes {
-            return Err(PluginError::OutputTooLarge {
-                cap: self.max_output_bytes,
-            });
+            return Err(PluginError::OutputTooLarge { cap: self.max_output_bytes });
         }
         Ok(out)
     }
@@ -471,18 +390,19 @@ impl Plugin {
     fn failure(&self, e: wasmtime::Error, store: &Store<CallState>) -> PluginError {
         let state = store.data();
         if state.limiter.memory_exceeded {
-            return PluginError::OutOfMemory {
-                cap: self.granted.memory_bytes,
-            };
+            return PluginError::OutOfMemory { cap: self.granted.memory_bytes };
+        }
+        if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+            return PluginError::Busy;
+        }
+        // wasmtime's hostcall-fuel error has no public type; its message is pinned by the
+        // `big-output` case of the hostile fixture.
+        if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            return PluginError::OutputTooLarge { cap: self.max_output_bytes };
         }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout {
-                millis: self.granted.call_millis,
-            },
-            Some(trap) => PluginError::Crash {
-                trap: trap.to_string(),
-                message: state.stderr_text(),
-            },
+            Some(Trap::Interrupt) => PluginError::Timeout { millis: self.granted.call_millis },
+            Some(trap) => PluginError::Crash { trap: trap.to_string(), message: state.stderr_text() },
             // Not a trap: the host refused what the guest returned (bad UTF-8, a bad discriminant,
             // an out-of-bounds pointer) or a resource cap was hit.
             None => PluginError::ContractViolation(format!("{e:#}")),
@@ -499,11 +419,7 @@ pub fn json_size(v: &impl Serialize, cap: usize) -> usize {
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.n += buf.len();
-            if self.n > self.cap {
-                Err(std::io::ErrorKind::FileTooLarge.into())
-            } else {
-                Ok(buf.len())
-            }
+            if self.n > self.cap { Err(std::io::ErrorKind::FileTooLarge.into()) } else { Ok(buf.len()) }
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())

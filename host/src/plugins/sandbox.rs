@@ -4,36 +4,65 @@
 //! Threats: a plugin reading the host's files or network (no preopens, every socket use denied), a
 //! plugin whose answer depends on when or where it ran (clocks fixed to the call's reference time,
 //! randomness from a fixed seed, so a decision replays years later), a plugin exhausting the host
-//! (memory and table caps that trap instead of failing softly).
+//! (memory and table caps that trap instead of failing softly), a plugin holding a host thread
+//! (sleeping and polling return at once: the epoch deadline only interrupts guest code, so nothing
+//! the host does for a plugin may wait).
 
 use rand::SeedableRng as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// Interfaces a guest toolchain may import; linked with nothing granted. Anything else is refused.
-pub const ALLOWED_IMPORT_PREFIXES: [&str; 6] = [
-    "wasi:cli/",
-    "wasi:io/",
-    "wasi:clocks/",
-    "wasi:random/",
-    "wasi:filesystem/",
-    "wasi:sockets/",
-];
+pub const ALLOWED_IMPORT_PREFIXES: [&str; 6] =
+    ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:filesystem/", "wasi:sockets/"];
 
 /// The seed of every plugin's randomness. Fixed, so that the same call gives the same answer.
 const RANDOM_SEED: u64 = 0x4341_5345_4752_4944; // "CASEGRID"
 
-/// How much a plugin may write to stderr (a panic message) before the stream closes.
-const STDERR_CAPACITY: usize = 4096;
+/// How much of what a plugin writes to stderr (a panic message) is kept; the rest is dropped.
+const STDERR_KEPT: usize = 4096;
 
-/// Per-store caps besides memory, generous for any real toolchain's component.
+/// Per-store caps besides memory, generous for any real toolchain's component. The pool is sized
+/// from them, so concurrent calls can never take each other's slots.
 pub const MAX_INSTANCES: usize = 64;
-pub const MAX_TABLES: usize = 64;
-pub const MAX_MEMORIES: usize = 16;
+pub const MAX_TABLES: usize = 32;
+pub const MAX_MEMORIES: usize = 8;
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The WASI version whose clock functions [`link_instant_clocks`] replaces: the one wasmtime-wasi
+/// links. A test (`hostile` "sleep") fails if an upgrade leaves the real ones in place.
+const CLOCKS: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces `subscribe-duration` and `subscribe-instant`, whose pollables wait in real time in host
+/// code, with pollables that are ready at once. To a plugin, time is frozen and every wait is over
+/// immediately; a loop of sleeps is a busy loop, which the call's deadline stops.
+pub fn link_instant_clocks(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(CLOCKS)?;
+    clock.func_wrap("subscribe-duration", |mut store, (_,): (u64,)| Ok((ready(&mut store.data_mut().table)?,)))?;
+    clock.func_wrap("subscribe-instant", |mut store, (_,): (u64,)| Ok((ready(&mut store.data_mut().table)?,)))?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+fn ready(table: &mut ResourceTable) -> wasmtime::Result<Resource<DynPollable>> {
+    let r = table.push(Ready)?;
+    subscribe(table, r)
+}
+
+struct Ready;
+
+#[async_trait::async_trait]
+impl Pollable for Ready {
+    async fn ready(&mut self) {}
+}
 
 /// Whether an import of this name is one of the standard WASI interfaces the host links.
 pub fn import_allowed(name: &str) -> bool {
@@ -45,27 +74,22 @@ pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: Limiter,
-    pub stderr: MemoryOutputPipe,
+    pub stderr: StderrHead,
 }
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl CallState {
     /// A fresh state for one call whose reference time is `at_unix_seconds`.
     pub fn new(at_unix_seconds: i64, memory_bytes: usize) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = StderrHead::default();
         let mut b = WasiCtx::builder();
         b.stderr(stderr.clone())
-            .wall_clock(FixedWallClock(Duration::from_secs(
-                at_unix_seconds.max(0) as u64
-            )))
+            .wall_clock(FixedWallClock(Duration::from_secs(at_unix_seconds.max(0) as u64)))
             .monotonic_clock(FrozenMonotonicClock)
             .secure_random(rand::rngs::StdRng::seed_from_u64(RANDOM_SEED))
             .insecure_random(rand::rngs::StdRng::seed_from_u64(RANDOM_SEED))
@@ -75,19 +99,12 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
-        Self {
-            wasi: b.build(),
-            table: ResourceTable::new(),
-            limiter: Limiter::new(memory_bytes),
-            stderr,
-        }
+        Self { wasi: b.build(), table: ResourceTable::new(), limiter: Limiter::new(memory_bytes), stderr }
     }
 
-    /// What the plugin wrote to stderr, lossily decoded and trimmed.
+    /// The head of what the plugin wrote to stderr, lossily decoded and trimmed.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
+        String::from_utf8_lossy(&self.stderr.0.lock().expect("stderr lock")).trim().to_string()
     }
 }
 
@@ -115,45 +132,92 @@ impl HostMonotonicClock for FrozenMonotonicClock {
     }
 }
 
-/// Caps memory and tables; growth past a cap traps (a soft failure would surface as an unrelated
-/// `unreachable` in the guest) and is remembered so the failure is reported as out-of-memory.
+/// A plugin's stderr: the first [`STDERR_KEPT`] bytes are kept for the crash report, the rest is
+/// dropped. Writing never fails and never blocks, so a chatty plugin is not a crashing one.
+#[derive(Clone, Default)]
+pub struct StderrHead(Arc<Mutex<Vec<u8>>>);
+
+impl StderrHead {
+    fn keep(&self, bytes: &[u8]) {
+        let mut buf = self.0.lock().expect("stderr lock");
+        let room = STDERR_KEPT.saturating_sub(buf.len());
+        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+impl IsTerminal for StderrHead {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for StderrHead {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for StderrHead {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        self.keep(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for StderrHead {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for StderrHead {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.keep(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Caps memory — the total over every memory of the call's component, not each one alone — and
+/// tables. Growth past a cap traps (a soft failure would surface as an unrelated `unreachable` in
+/// the guest) and is remembered so the failure is reported as out-of-memory.
 pub struct Limiter {
     memory_bytes: usize,
+    memory_total: usize,
     pub memory_exceeded: bool,
 }
 
 impl Limiter {
     fn new(memory_bytes: usize) -> Self {
-        Self {
-            memory_bytes,
-            memory_exceeded: false,
-        }
+        Self { memory_bytes, memory_total: 0, memory_exceeded: false }
     }
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.memory_total.saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             self.memory_exceeded = true;
-            wasmtime::bail!(
-                "plugin memory limit of {} bytes reached (wanted {desired})",
-                self.memory_bytes
-            );
+            wasmtime::bail!("plugin memory limit of {} bytes reached (wanted {total})", self.memory_bytes);
         }
+        self.memory_total = total;
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             wasmtime::bail!("plugin table limit of {MAX_TABLE_ELEMENTS} elements reached");
         }

@@ -22,6 +22,15 @@ impl Domain for Housing {
                 }
             "inspection" => inspection(values, errors),
             "case-facts" => {
+                // Contradictory answers would let the most lenient tier win.
+                if values.bool("corrected_promptly") == Some(true) && values.bool("refused_to_correct") == Some(true) {
+                    errors.push(field_error(
+                        "refused_to_correct",
+                        "contradiction",
+                        "不能同时认定“及时改正”和“拒不改正”",
+                        "cannot be both corrected promptly and refused to correct",
+                    ));
+                }
                 if let (Some(start), Some(end)) = (values.date("act_date"), values.date("act_end_date"))
                     && time::ymd(&end) < time::ymd(&start)
                 {
@@ -69,11 +78,7 @@ fn inspection(values: &Facts, errors: &mut Vec<FieldError>) {
             ));
         }
     }
-    if values.bool("party_signed") == Some(false)
-        && values
-            .text("refusal_note")
-            .is_none_or(|n| n.trim().is_empty())
-    {
+    if values.bool("party_signed") == Some(false) && values.text("refusal_note").is_none_or(|n| n.trim().is_empty()) {
         errors.push(field_error(
             "refusal_note",
             "required",
@@ -92,22 +97,14 @@ mod tests {
     use casegrid_plugin_sdk::{FieldValue, Value, entry, testing};
 
     fn v(field: &str, value: Value) -> FieldValue {
-        FieldValue {
-            field: field.into(),
-            value,
-        }
+        FieldValue { field: field.into(), value }
     }
 
     #[test]
     fn the_data_is_sound() {
         assert_eq!(testing::check_data::<Housing>(), Vec::<String>::new());
         assert!(
-            DOMAIN
-                .checklist
-                .iter()
-                .filter(|i| i.kind == casegrid_plugin_sdk::data::ItemKind::Penalty)
-                .count()
-                >= 10
+            DOMAIN.checklist.iter().filter(|i| i.kind == casegrid_plugin_sdk::data::ItemKind::Penalty).count() >= 10
         );
     }
 
@@ -119,23 +116,14 @@ mod tests {
     }
 
     fn codes(errors: &[FieldError]) -> Vec<(&str, &str)> {
-        errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.code.as_str()))
-            .collect()
+        errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect()
     }
 
     #[test]
     fn an_inspection_record_needs_two_officers_shown_ids_and_a_valid_party_number() {
         let now = time::reference_seconds();
         let values = vec![
-            v(
-                "inspected_at",
-                Value::Datetime(Datetime {
-                    seconds: now - 3600,
-                    offset_minutes: 480,
-                }),
-            ),
+            v("inspected_at", Value::Datetime(Datetime { seconds: now - 3600, offset_minutes: 480 })),
             v("address", Value::Text("海城区北部湾中路88号".into())),
             v("officer_1", Value::Text("GX0501001".into())),
             v("officer_2", Value::Text("gx0501001".into())),
@@ -143,10 +131,7 @@ mod tests {
             v("party_kind", Value::Choice("organisation".into())),
             v("party_name", Value::Text("北海某建设有限公司".into())),
             v("party_id", Value::Text("914403001922038217".into())),
-            v(
-                "findings",
-                Value::Text("现场正在施工，未能出示建设工程规划许可证".into()),
-            ),
+            v("findings", Value::Text("现场正在施工，未能出示建设工程规划许可证".into())),
             v(
                 "evidence",
                 Value::Attachments(vec![Attachment {
@@ -200,13 +185,11 @@ mod tests {
                 v("party_kind", Value::Choice("person".into())),
                 v(
                     "act_date",
-                    Value::Date(
-                        casegrid_plugin_sdk::bindings::exports::casegrid::domain::types::Date {
-                            year: 2999,
-                            month: 1,
-                            day: 1,
-                        },
-                    ),
+                    Value::Date(casegrid_plugin_sdk::bindings::exports::casegrid::domain::types::Date {
+                        year: 2999,
+                        month: 1,
+                        day: 1,
+                    }),
                 ),
             ],
         )
@@ -216,27 +199,11 @@ mod tests {
 
     #[test]
     fn citizens_words_reach_the_right_category() {
-        let best = |t: &str| {
-            entry::classify::<Housing>(t)
-                .first()
-                .map(|s| s.category.clone())
-        };
-        assert_eq!(
-            best("我家楼下有人在楼顶私自加盖铁皮房，已经搭了好几天了").as_deref(),
-            Some("illegal-construction")
-        );
-        assert_eq!(
-            best("半夜渣土车在路边偷倒建筑垃圾").as_deref(),
-            Some("construction-waste")
-        );
-        assert_eq!(
-            best("楼上装修把承重墙砸了，我们很担心").as_deref(),
-            Some("renovation-structure")
-        );
-        assert_eq!(
-            best("Someone is dumping construction waste by the river").as_deref(),
-            Some("construction-waste")
-        );
+        let best = |t: &str| entry::classify::<Housing>(t).first().map(|s| s.category.clone());
+        assert_eq!(best("我家楼下有人在楼顶私自加盖铁皮房，已经搭了好几天了").as_deref(), Some("illegal-construction"));
+        assert_eq!(best("半夜渣土车在路边偷倒建筑垃圾").as_deref(), Some("construction-waste"));
+        assert_eq!(best("楼上装修把承重墙砸了，我们很担心").as_deref(), Some("renovation-structure"));
+        assert_eq!(best("Someone is dumping construction waste by the river").as_deref(), Some("construction-waste"));
         assert_eq!(best("公园里的路灯坏了"), None);
     }
 }

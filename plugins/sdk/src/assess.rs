@@ -7,21 +7,15 @@
 
 use crate::bindings::exports::casegrid::domain::checklist::FenRange;
 use crate::data::{Domain, FineRule, Item, PenaltyKind, Tier};
-use crate::{AssessError, Assessment, Facts, FieldError, convert, field_error, time, validate};
+use crate::{AssessError, Assessment, Facts, FieldError, convert, field_error, time};
 
-pub fn standard(
-    domain: &Domain,
-    item: &'static Item,
-    facts: &Facts,
-) -> Result<Assessment, AssessError> {
+pub fn standard(domain: &Domain, item: &'static Item, facts: &Facts) -> Result<Assessment, AssessError> {
     let today = time::ymd(&time::today());
     if today < item.in_force.from || item.in_force.until.is_some_and(|u| today >= u) {
         return Err(AssessError::NotInForce(item.code.to_string()));
     }
-    let form = domain
-        .form("case-facts")
-        .ok_or_else(|| AssessError::UnknownItem(item.code.to_string()))?;
-    let mut errors = validate::form(form, facts);
+    let form = domain.form("case-facts").ok_or_else(|| AssessError::UnknownItem(item.code.to_string()))?;
+    let mut errors: Vec<FieldError> = Vec::new();
     // Every question the item's tiers ask must be answered: an unanswered one must not silently pick
     // a harsher or a more lenient tier.
     for t in item.tiers {
@@ -37,14 +31,7 @@ pub fn standard(
     let tier = item
         .tiers
         .iter()
-        .find(|t| {
-            t.conditions.iter().all(|c| {
-                facts
-                    .condition_values(c.fact)
-                    .iter()
-                    .any(|v| c.any_of.contains(v))
-            })
-        })
+        .find(|t| t.conditions.iter().all(|c| facts.condition_values(c.fact).iter().any(|v| c.any_of.contains(v))))
         .ok_or_else(|| {
             AssessError::InvalidFacts(vec![field_error(
                 "item",
@@ -62,22 +49,12 @@ pub fn standard(
         recommended_fine: fine_range.as_ref().map(recommend),
         fine_range,
         orders: tier.orders.iter().map(convert::text).collect(),
-        basis: item
-            .violation
-            .iter()
-            .chain(tier.basis)
-            .map(convert::citation)
-            .collect(),
+        basis: item.violation.iter().chain(tier.basis).map(convert::citation).collect(),
     })
 }
 
 fn required_for_item(fact: &str) -> FieldError {
-    field_error(
-        fact,
-        "required",
-        "本违法事项的裁量需要填写此项",
-        "this item's discretion needs this fact",
-    )
+    field_error(fact, "required", "本违法事项的裁量需要填写此项", "this item's discretion needs this fact")
 }
 
 /// The tier's fine band once the amounts from the facts are applied. Proportional bounds round
@@ -91,21 +68,11 @@ fn fine_range(tier: &Tier, facts: &Facts) -> Result<Option<FenRange>, AssessErro
     };
     let (fact, min_bp, max_bp) = match rule {
         FineRule::Fixed { min_fen, max_fen } => {
-            return Ok(Some(FenRange {
-                min: min_fen,
-                max: max_fen,
-            }));
+            return Ok(Some(FenRange { min: min_fen, max: max_fen }));
         }
-        FineRule::PercentOf {
-            fact,
-            min_bp,
-            max_bp,
+        FineRule::PercentOf { fact, min_bp, max_bp } | FineRule::MultipleOf { fact, min_bp, max_bp } => {
+            (fact, min_bp, max_bp)
         }
-        | FineRule::MultipleOf {
-            fact,
-            min_bp,
-            max_bp,
-        } => (fact, min_bp, max_bp),
     };
     let amount = match facts.money(fact) {
         Some(a) if a > 0 => i128::from(a),
@@ -121,13 +88,24 @@ fn fine_range(tier: &Tier, facts: &Facts) -> Result<Option<FenRange>, AssessErro
     };
     let min = (amount * i128::from(min_bp) + 9_999) / 10_000;
     let max = amount * i128::from(max_bp) / 10_000;
-    Ok(Some(FenRange {
-        min: min as i64,
-        max: max.max(min) as i64,
-    }))
+    let refuse = |code: &str, zh: &str, en: &str| AssessError::InvalidFacts(vec![field_error(fact, code, zh, en)]);
+    let (Ok(min), Ok(max)) = (i64::try_from(min), i64::try_from(max)) else {
+        return Err(refuse("out-of-range", "金额过大，无法计算罚款", "the amount is too large to compute a fine from"));
+    };
+    // Rounded inward, a tiny amount can leave no whole fen inside the band: refuse rather than
+    // widen the band beyond the statute's.
+    if min > max {
+        return Err(refuse(
+            "amount-too-small",
+            "金额过小，按法定比例计算不出罚款",
+            "the amount is too small for the statutory proportion to give a fine",
+        ));
+    }
+    Ok(Some(FenRange { min, max }))
 }
 
-/// The middle of the band, to the whole yuan, never outside the band.
+/// The middle of the band, rounded down to the whole yuan unless that leaves the band (a band
+/// narrower than a yuan keeps its fen).
 fn recommend(r: &FenRange) -> i64 {
     let mid = r.min + (r.max - r.min) / 2;
     let whole = mid - mid.rem_euclid(100);
@@ -139,9 +117,8 @@ fn recommend(r: &FenRange) -> i64 {
 fn reasons(item: &Item, form: &crate::data::Form, tier: &Tier, facts: &Facts) -> Vec<crate::Text> {
     let answer = |fact: &str| -> (String, String, String, String) {
         let field = form.field(fact);
-        let (label_zh, label_en) = field.map_or((fact.to_string(), fact.to_string()), |f| {
-            (f.label.zh.into(), f.label.en.into())
-        });
+        let (label_zh, label_en) =
+            field.map_or((fact.to_string(), fact.to_string()), |f| (f.label.zh.into(), f.label.en.into()));
         let (zh, en): (Vec<String>, Vec<String>) = facts
             .condition_values(fact)
             .iter()
@@ -164,12 +141,9 @@ fn reasons(item: &Item, form: &crate::data::Form, tier: &Tier, facts: &Facts) ->
         out.push(crate::text(&format!("{lz}：{vz}"), &format!("{le}: {ve}")));
     }
     for earlier in item.tiers.iter().take_while(|t| t.code != tier.code) {
-        let Some(c) = earlier.conditions.iter().find(|c| {
-            !facts
-                .condition_values(c.fact)
-                .iter()
-                .any(|v| c.any_of.contains(v))
-        }) else {
+        let Some(c) =
+            earlier.conditions.iter().find(|c| !facts.condition_values(c.fact).iter().any(|v| c.any_of.contains(v)))
+        else {
             continue;
         };
         let (lz, le, vz, ve) = answer(c.fact);
@@ -187,15 +161,37 @@ mod tests {
 
     #[test]
     fn recommendation_is_inside_the_band_and_whole_yuan() {
-        assert_eq!(
-            recommend(&FenRange {
-                min: 5_000_000,
-                max: 10_000_000
-            }),
-            7_500_000
-        );
+        assert_eq!(recommend(&FenRange { min: 5_000_000, max: 10_000_000 }), 7_500_000);
         assert_eq!(recommend(&FenRange { min: 0, max: 150 }), 0);
         assert_eq!(recommend(&FenRange { min: 101, max: 150 }), 101);
         assert_eq!(recommend(&FenRange { min: 333, max: 333 }), 333);
+    }
+
+    #[test]
+    fn a_proportional_band_never_exceeds_the_statutes() {
+        use crate::bindings::exports::casegrid::domain::types::{FieldValue, Value};
+        use crate::data::{I18n, Penalty};
+        const T: I18n = I18n { zh: "x", en: "x" };
+        let tier = Tier {
+            code: "t",
+            circumstances: T,
+            conditions: &[],
+            penalties: &[Penalty {
+                kind: PenaltyKind::Fine(FineRule::PercentOf { fact: "cost", min_bp: 500, max_bp: 650 }),
+                optional: false,
+            }],
+            orders: &[],
+            basis: &[],
+        };
+        let facts = |fen: i64| Facts::new(vec![FieldValue { field: "cost".into(), value: Value::Money(fen) }]);
+        // 5%–6.5% of ¥1,000,000.01: inward rounding.
+        assert_eq!(fine_range(&tier, &facts(100_000_001)).unwrap(), Some(FenRange { min: 5_000_001, max: 6_500_000 }));
+        // 5%–6.5% of one fen holds no whole fen: refused, not widened to 100%.
+        assert!(
+            matches!(fine_range(&tier, &facts(1)), Err(AssessError::InvalidFacts(e)) if e[0].code == "amount-too-small")
+        );
+        assert!(
+            matches!(fine_range(&tier, &facts(0)), Err(AssessError::InvalidFacts(e)) if e[0].code == "out-of-range")
+        );
     }
 }

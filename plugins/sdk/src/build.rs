@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 /// Reads the four data files from the crate's directory and writes `$OUT_DIR/domain.rs`.
 /// Panics (failing the build) with a readable report when a file is missing or wrong.
 pub fn domain() {
-    let dir = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"),
-    );
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"));
     let version = std::env::var("CARGO_PKG_VERSION").expect("CARGO_PKG_VERSION is set by cargo");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
     for f in FILES {
@@ -25,14 +23,9 @@ pub fn domain() {
         Ok(domain) => {
             let problems = check::domain(&domain);
             if !problems.is_empty() {
-                panic!(
-                    "the domain data in {} has problems:\n  - {}",
-                    dir.display(),
-                    problems.join("\n  - ")
-                );
+                panic!("the domain data in {} has problems:\n  - {}", dir.display(), problems.join("\n  - "));
             }
-            std::fs::write(out.join("domain.rs"), domain.to_rust())
-                .expect("write the generated domain data");
+            std::fs::write(out.join("domain.rs"), domain.to_rust()).expect("write the generated domain data");
         }
         Err(e) => panic!("{e}"),
     }
@@ -45,11 +38,8 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
     let plugin: PluginFile = read(dir, "plugin.toml")?;
     let forms: FormsFile = read(dir, "forms.toml")?;
     let checklist: ChecklistFile = read(dir, "checklist.toml")?;
-    let golden: GoldenFile = if dir.join("golden.toml").exists() {
-        read(dir, "golden.toml")?
-    } else {
-        GoldenFile::default()
-    };
+    let golden: GoldenFile =
+        if dir.join("golden.toml").exists() { read(dir, "golden.toml")? } else { GoldenFile::default() };
 
     let statutes: &'static [Statute] = leak_vec(checklist.statute.iter().map(|s| Statute {
         id: leak(&s.id),
@@ -60,10 +50,7 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
     let by_id: BTreeMap<&str, &'static Statute> = statutes.iter().map(|s| (s.id, s)).collect();
     let cite = |c: &CiteToml, ctx: &str| -> Result<Citation, String> {
         let statute = by_id.get(c.statute.as_str()).ok_or_else(|| {
-            format!(
-                "checklist.toml: {ctx} cites statute `{}`, which no [[statute]] declares",
-                c.statute
-            )
+            format!("checklist.toml: {ctx} cites statute `{}`, which no [[statute]] declares", c.statute)
         })?;
         Ok(Citation {
             statute,
@@ -74,11 +61,7 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
         })
     };
     let cites = |list: &[CiteToml], ctx: &str| -> Result<&'static [Citation], String> {
-        Ok(leak_vec(
-            list.iter()
-                .map(|c| cite(c, ctx))
-                .collect::<Result<Vec<_>, _>>()?,
-        ))
+        Ok(leak_vec(list.iter().map(|c| cite(c, ctx)).collect::<Result<Vec<_>, _>>()?))
     };
 
     let mut items = Vec::new();
@@ -86,19 +69,14 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
         let mut tiers = Vec::new();
         for t in &it.tier {
             let ctx = format!("item {} tier {}", it.code, t.code);
-            let penalties = t
-                .penalty
-                .iter()
-                .map(|p| penalty(p, &ctx))
-                .collect::<Result<Vec<_>, _>>()?;
+            let penalties = t.penalty.iter().map(|p| penalty(p, &ctx)).collect::<Result<Vec<_>, _>>()?;
             let orders = zip_i18n(&t.orders_zh, &t.orders_en, &ctx)?;
             tiers.push(Tier {
                 code: leak(&t.code),
                 circumstances: i18n(&t.circumstances_zh, &t.circumstances_en),
-                conditions: leak_vec(t.when.iter().map(|(fact, v)| Condition {
-                    fact: leak(fact),
-                    any_of: v.strings(),
-                })),
+                conditions: leak_vec(
+                    t.when.iter().map(|(fact, v)| Condition { fact: leak(fact), any_of: v.strings() }),
+                ),
                 penalties: leak_vec(penalties),
                 orders,
                 basis: cites(&t.basis, &ctx)?,
@@ -117,17 +95,9 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
                 }
             },
             title: i18n(&it.title_zh, &it.title_en),
-            keywords: leak_vec(
-                it.keywords_zh
-                    .iter()
-                    .chain(&it.keywords_en)
-                    .map(|k| leak(k)),
-            ),
+            keywords: leak_vec(it.keywords_zh.iter().chain(&it.keywords_en).map(|k| leak(k))),
             violation: cites(&it.violation, &format!("item {} violation", it.code))?,
-            penalty_basis: cites(
-                &it.penalty_basis,
-                &format!("item {} penalty_basis", it.code),
-            )?,
+            penalty_basis: cites(&it.penalty_basis, &format!("item {} penalty_basis", it.code))?,
             tiers: leak_vec(tiers),
             compliance: it.compliance.as_ref().map(|c| c.to_limit()).transpose()?,
             hearing: it.hearing,
@@ -141,11 +111,7 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
         for fd in &f.field {
             fields.push(field(fd, &f.id)?);
         }
-        form_list.push(Form {
-            id: leak(&f.id),
-            title: i18n(&f.title_zh, &f.title_en),
-            fields: leak_vec(fields),
-        });
+        form_list.push(Form { id: leak(&f.id), title: i18n(&f.title_zh, &f.title_en), fields: leak_vec(fields) });
     }
 
     let categories = plugin
@@ -177,11 +143,7 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
                     toml::Value::String(s) => FactValue::Str(leak(s)),
                     toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => {
                         let d = d.date.expect("checked");
-                        FactValue::Date(Ymd {
-                            year: i32::from(d.year),
-                            month: d.month,
-                            day: d.day,
-                        })
+                        FactValue::Date(Ymd { year: i32::from(d.year), month: d.month, day: d.day })
                     }
                     other => FactValue::Str(leak(other.to_string())),
                 };
@@ -231,19 +193,12 @@ fn leak_vec<T>(it: impl IntoIterator<Item = T>) -> &'static [T] {
 }
 
 fn i18n(zh: &str, en: &str) -> I18n {
-    I18n {
-        zh: leak(zh),
-        en: leak(en),
-    }
+    I18n { zh: leak(zh), en: leak(en) }
 }
 
 fn zip_i18n(zh: &[String], en: &[String], ctx: &str) -> Result<&'static [I18n], String> {
     if zh.len() != en.len() {
-        return Err(format!(
-            "{ctx}: {} Chinese texts but {} English ones",
-            zh.len(),
-            en.len()
-        ));
+        return Err(format!("{ctx}: {} Chinese texts but {} English ones", zh.len(), en.len()));
     }
     Ok(leak_vec(zh.iter().zip(en).map(|(z, e)| i18n(z, e))))
 }
@@ -263,66 +218,44 @@ fn parse_date(s: &str) -> Result<Ymd, String> {
         parts
             .next()
             .and_then(|p| p.parse::<i64>().ok())
-            .ok_or_else(|| {
-                format!("date `{s}`: the {what} is missing or not a number (use YYYY-MM-DD)")
-            })
+            .ok_or_else(|| format!("date `{s}`: the {what} is missing or not a number (use YYYY-MM-DD)"))
     };
     let (year, month, day) = (next("year")?, next("month")?, next("day")?);
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return Err(format!("date `{s}` is not a calendar date"));
     }
-    Ok(Ymd {
-        year: year as i32,
-        month: month as u8,
-        day: day as u8,
-    })
+    Ok(Ymd { year: year as i32, month: month as u8, day: day as u8 })
 }
 
 fn penalty(p: &PenaltyToml, ctx: &str) -> Result<Penalty, String> {
     let text = || -> Result<I18n, String> {
         match (&p.what_zh, &p.what_en) {
             (Some(z), Some(e)) => Ok(i18n(z, e)),
-            _ => Err(format!(
-                "{ctx}: a `{}` penalty needs what_zh and what_en",
-                p.kind
-            )),
+            _ => Err(format!("{ctx}: a `{}` penalty needs what_zh and what_en", p.kind)),
         }
     };
     let kind = match p.kind.as_str() {
         "warning" => PenaltyKind::Warning,
         "public-criticism" => PenaltyKind::PublicCriticism,
         "confiscate-gains" => PenaltyKind::ConfiscateGains,
-        "fine" => PenaltyKind::Fine(
-            match (&p.percent_of, &p.multiple_of, p.min_yuan, p.max_yuan) {
-                (Some(fact), None, None, None) => FineRule::PercentOf {
-                    fact: leak(fact),
-                    min_bp: to_bp(p.min.unwrap_or(0.0), 100.0),
-                    max_bp: to_bp(
-                        p.max
-                            .ok_or_else(|| format!("{ctx}: a percent fine needs `max`"))?,
-                        100.0,
-                    ),
-                },
-                (None, Some(fact), None, None) => FineRule::MultipleOf {
-                    fact: leak(fact),
-                    min_bp: to_bp(p.min.unwrap_or(0.0), 10_000.0),
-                    max_bp: to_bp(
-                        p.max
-                            .ok_or_else(|| format!("{ctx}: a multiple fine needs `max`"))?,
-                        10_000.0,
-                    ),
-                },
-                (None, None, min, Some(max)) => FineRule::Fixed {
-                    min_fen: yuan_to_fen(min.unwrap_or(0.0)),
-                    max_fen: yuan_to_fen(max),
-                },
-                _ => {
-                    return Err(format!(
-                        "{ctx}: a fine is exactly one of min_yuan/max_yuan, percent_of, multiple_of"
-                    ));
-                }
+        "fine" => PenaltyKind::Fine(match (&p.percent_of, &p.multiple_of, p.min_yuan, p.max_yuan) {
+            (Some(fact), None, None, None) => FineRule::PercentOf {
+                fact: leak(fact),
+                min_bp: to_bp(p.min.unwrap_or(0.0), 100.0),
+                max_bp: to_bp(p.max.ok_or_else(|| format!("{ctx}: a percent fine needs `max`"))?, 100.0),
             },
-        ),
+            (None, Some(fact), None, None) => FineRule::MultipleOf {
+                fact: leak(fact),
+                min_bp: to_bp(p.min.unwrap_or(0.0), 10_000.0),
+                max_bp: to_bp(p.max.ok_or_else(|| format!("{ctx}: a multiple fine needs `max`"))?, 10_000.0),
+            },
+            (None, None, min, Some(max)) => {
+                FineRule::Fixed { min_fen: yuan_to_fen(min.unwrap_or(0.0)), max_fen: yuan_to_fen(max) }
+            }
+            _ => {
+                return Err(format!("{ctx}: a fine is exactly one of min_yuan/max_yuan, percent_of, multiple_of"));
+            }
+        }),
         "confiscate-property" => PenaltyKind::ConfiscateProperty(text()?),
         "suspend-licence" => PenaltyKind::SuspendLicence(text()?),
         "lower-qualification" => PenaltyKind::LowerQualification(text()?),
@@ -333,10 +266,7 @@ fn penalty(p: &PenaltyToml, ctx: &str) -> Result<Penalty, String> {
         "restrict-practice" => PenaltyKind::RestrictPractice(text()?),
         other => return Err(format!("{ctx}: unknown penalty kind `{other}`")),
     };
-    Ok(Penalty {
-        kind,
-        optional: p.optional,
-    })
+    Ok(Penalty { kind, optional: p.optional })
 }
 
 fn field(f: &FieldToml, form: &str) -> Result<Field, String> {
@@ -358,31 +288,21 @@ fn field(f: &FieldToml, form: &str) -> Result<Field, String> {
     };
     let mut constraints = Vec::new();
     if f.min.is_some() || f.max.is_some() {
-        constraints.push(Constraint::Range {
-            min: f.min,
-            max: f.max,
-        });
+        constraints.push(Constraint::Range { min: f.min, max: f.max });
     }
     if f.min_len.is_some() || f.max_len.is_some() {
-        constraints.push(Constraint::Length {
-            min: f.min_len,
-            max: f.max_len,
-        });
+        constraints.push(Constraint::Length { min: f.min_len, max: f.max_len });
     }
     if let Some(p) = &f.pattern {
         crate::pattern::Pattern::parse(p)
             .map_err(|e| format!("{ctx}: pattern outside the portable subset: {}", e.0))?;
-        regex_lite::Regex::new(p)
-            .map_err(|e| format!("{ctx}: pattern is not a regular expression: {e}"))?;
+        regex_lite::Regex::new(p).map_err(|e| format!("{ctx}: pattern is not a regular expression: {e}"))?;
         constraints.push(Constraint::Pattern(leak(p)));
     }
     if !f.options.is_empty() {
-        constraints.push(Constraint::Options(leak_vec(f.options.iter().map(|o| {
-            ChoiceOption {
-                value: leak(&o.value),
-                label: i18n(&o.zh, &o.en),
-            }
-        }))));
+        constraints.push(Constraint::Options(leak_vec(
+            f.options.iter().map(|o| ChoiceOption { value: leak(&o.value), label: i18n(&o.zh, &o.en) }),
+        )));
     }
     if f.not_future {
         constraints.push(Constraint::NotFuture);
@@ -391,9 +311,7 @@ fn field(f: &FieldToml, form: &str) -> Result<Field, String> {
         constraints.push(Constraint::MaxCount(n));
     }
     if !f.media_types.is_empty() {
-        constraints.push(Constraint::MediaTypes(leak_vec(
-            f.media_types.iter().map(|m| leak(m)),
-        )));
+        constraints.push(Constraint::MediaTypes(leak_vec(f.media_types.iter().map(|m| leak(m)))));
     }
     Ok(Field {
         id: leak(&f.id),
@@ -438,10 +356,7 @@ struct InForceToml {
 
 impl InForceToml {
     fn to_static(&self) -> Result<InForce, String> {
-        Ok(InForce {
-            from: parse_date(&self.from)?,
-            until: self.until.as_deref().map(parse_date).transpose()?,
-        })
+        Ok(InForce { from: parse_date(&self.from)?, until: self.until.as_deref().map(parse_date).transpose()? })
     }
 }
 
@@ -460,15 +375,10 @@ impl LimitToml {
             "working-days" => TimeUnit::WorkingDays,
             "calendar-days" => TimeUnit::CalendarDays,
             other => {
-                return Err(format!(
-                    "time unit `{other}`: use hours, working-days or calendar-days"
-                ));
+                return Err(format!("time unit `{other}`: use hours, working-days or calendar-days"));
             }
         };
-        Ok(TimeLimit {
-            amount: self.amount,
-            unit,
-        })
+        Ok(TimeLimit { amount: self.amount, unit })
     }
 }
 

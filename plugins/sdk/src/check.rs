@@ -14,10 +14,7 @@ pub fn domain(d: &Domain) -> Vec<String> {
     let m = &d.manifest;
     text(&mut p, "manifest name", &m.name);
     if !m.domain.chars().all(|c| c.is_ascii_lowercase() || c == '-') || m.domain.is_empty() {
-        p.push(format!(
-            "manifest: domain code `{}` must be lower-case letters and '-'",
-            m.domain
-        ));
+        p.push(format!("manifest: domain code `{}` must be lower-case letters and '-'", m.domain));
     }
     if m.publisher.trim().is_empty() {
         p.push("manifest: publisher is empty".into());
@@ -25,16 +22,9 @@ pub fn domain(d: &Domain) -> Vec<String> {
     unique(&mut p, "category code", d.categories.iter().map(|c| c.code));
     for c in d.categories {
         text(&mut p, &format!("category {}", c.code), &c.name);
-        text(
-            &mut p,
-            &format!("category {} description", c.code),
-            &c.description,
-        );
+        text(&mut p, &format!("category {} description", c.code), &c.description);
         if c.keywords_zh.is_empty() || c.keywords_en.is_empty() {
-            p.push(format!(
-                "category {}: needs Chinese and English keywords",
-                c.code
-            ));
+            p.push(format!("category {}: needs Chinese and English keywords", c.code));
         }
     }
     unique(&mut p, "form id", d.forms.iter().map(|f| f.id));
@@ -45,41 +35,24 @@ pub fn domain(d: &Domain) -> Vec<String> {
     }
     for f in d.forms {
         text(&mut p, &format!("form {}", f.id), &f.title);
-        unique(
-            &mut p,
-            &format!("field id in form {}", f.id),
-            f.fields.iter().map(|x| x.id),
-        );
+        unique(&mut p, &format!("field id in form {}", f.id), f.fields.iter().map(|x| x.id));
         for fd in f.fields {
             text(&mut p, &format!("form {} field {}", f.id, fd.id), &fd.label);
             let has_options = !fd.options().is_empty();
             if matches!(fd.kind, FieldKind::Choice | FieldKind::MultiChoice) != has_options {
-                p.push(format!(
-                    "form {} field {}: choice fields, and only they, list options",
-                    f.id, fd.id
-                ));
+                p.push(format!("form {} field {}: choice fields, and only they, list options", f.id, fd.id));
             }
             for c in fd.constraints {
-                if let Constraint::Range {
-                    min: Some(a),
-                    max: Some(b),
-                } = c
+                if let Constraint::Range { min: Some(a), max: Some(b) } = c
                     && a > b
                 {
-                    p.push(format!(
-                        "form {} field {}: range {a}..{b} is reversed",
-                        f.id, fd.id
-                    ));
+                    p.push(format!("form {} field {}: range {a}..{b} is reversed", f.id, fd.id));
                 }
             }
         }
     }
     let facts = d.form("case-facts");
-    unique(
-        &mut p,
-        "checklist item code",
-        d.checklist.iter().map(|i| i.code),
-    );
+    unique(&mut p, "checklist item code", d.checklist.iter().map(|i| i.code));
     for it in d.checklist {
         let ctx = format!("item {}", it.code);
         text(&mut p, &ctx, &it.title);
@@ -97,11 +70,7 @@ pub fn domain(d: &Domain) -> Vec<String> {
         {
             p.push(format!("{ctx}: in force until {until:?}, before it starts"));
         }
-        unique(
-            &mut p,
-            &format!("tier code in {ctx}"),
-            it.tiers.iter().map(|t| t.code),
-        );
+        unique(&mut p, &format!("tier code in {ctx}"), it.tiers.iter().map(|t| t.code));
         for c in it.violation.iter().chain(it.penalty_basis) {
             citation(&mut p, &ctx, c);
         }
@@ -114,15 +83,9 @@ pub fn domain(d: &Domain) -> Vec<String> {
             for c in t.basis {
                 citation(&mut p, &ctx, c);
             }
-            let fines = t
-                .penalties
-                .iter()
-                .filter(|x| matches!(x.kind, PenaltyKind::Fine(_)))
-                .count();
+            let fines = t.penalties.iter().filter(|x| matches!(x.kind, PenaltyKind::Fine(_))).count();
             if fines > 1 {
-                p.push(format!(
-                    "{ctx}: more than one fine in a tier (APL art. 29: one act, one fine)"
-                ));
+                p.push(format!("{ctx}: more than one fine in a tier (APL art. 29: one act, one fine)"));
             }
             for pen in t.penalties {
                 if let PenaltyKind::Fine(rule) = pen.kind {
@@ -137,10 +100,9 @@ pub fn domain(d: &Domain) -> Vec<String> {
     for st in d.self_tests {
         match d.item(st.item) {
             None => p.push(format!("self-test `{}`: no item {}", st.name, st.item)),
-            Some(it) if !it.tiers.iter().any(|t| t.code == st.tier) => p.push(format!(
-                "self-test `{}`: item {} has no tier {}",
-                st.name, st.item, st.tier
-            )),
+            Some(it) if !it.tiers.iter().any(|t| t.code == st.tier) => {
+                p.push(format!("self-test `{}`: item {} has no tier {}", st.name, st.item, st.tier))
+            }
             Some(_) => {}
         }
     }
@@ -169,16 +131,10 @@ fn unique<'a>(p: &mut Vec<String>, what: &str, codes: impl Iterator<Item = &'a s
 
 fn citation(p: &mut Vec<String>, ctx: &str, c: &Citation) {
     if c.article == 0 {
-        p.push(format!(
-            "{ctx}: citation of {} has no article",
-            c.statute.title.zh
-        ));
+        p.push(format!("{ctx}: citation of {} has no article", c.statute.title.zh));
     }
     if c.statute.version.len() != 10 {
-        p.push(format!(
-            "{ctx}: statute {} has no version date (YYYY-MM-DD)",
-            c.statute.id
-        ));
+        p.push(format!("{ctx}: statute {} has no version date (YYYY-MM-DD)", c.statute.id));
     }
 }
 
@@ -186,32 +142,22 @@ fn fine(p: &mut Vec<String>, ctx: &str, rule: FineRule, facts: Option<&Form>) {
     match rule {
         FineRule::Fixed { min_fen, max_fen } => {
             if min_fen < 0 || min_fen > max_fen || max_fen == 0 {
-                p.push(format!(
-                    "{ctx}: fine range {min_fen}..{max_fen} fen is not an ordered, positive range"
-                ));
+                p.push(format!("{ctx}: fine range {min_fen}..{max_fen} fen is not an ordered, positive range"));
             }
         }
-        FineRule::PercentOf {
-            fact,
-            min_bp,
-            max_bp,
-        }
-        | FineRule::MultipleOf {
-            fact,
-            min_bp,
-            max_bp,
-        } => {
+        FineRule::PercentOf { fact, min_bp, max_bp } | FineRule::MultipleOf { fact, min_bp, max_bp } => {
             if min_bp > max_bp || max_bp == 0 {
                 p.push(format!("{ctx}: proportional fine {min_bp}..{max_bp} bp is not an ordered, positive range"));
             }
             match facts.and_then(|f| f.field(fact)) {
-                Some(f) if f.kind == FieldKind::Money => {}
-                Some(_) => p.push(format!(
-                    "{ctx}: the fine is proportional to `{fact}`, which is not a money field"
-                )),
-                None => p.push(format!(
-                    "{ctx}: the fine is proportional to `{fact}`, which the case-facts form lacks"
-                )),
+                // An unbounded amount could overflow the fine: the field must declare its maximum.
+                Some(f) if f.kind == FieldKind::Money => {
+                    if !f.constraints.iter().any(|c| matches!(c, Constraint::Range { max: Some(_), .. })) {
+                        p.push(format!("{ctx}: the fine is proportional to `{fact}`, which declares no maximum"));
+                    }
+                }
+                Some(_) => p.push(format!("{ctx}: the fine is proportional to `{fact}`, which is not a money field")),
+                None => p.push(format!("{ctx}: the fine is proportional to `{fact}`, which the case-facts form lacks")),
             }
         }
     }
@@ -219,25 +165,17 @@ fn fine(p: &mut Vec<String>, ctx: &str, rule: FineRule, facts: Option<&Form>) {
 
 fn condition(p: &mut Vec<String>, ctx: &str, c: &Condition, facts: Option<&Form>) {
     let Some(field) = facts.and_then(|f| f.field(c.fact)) else {
-        p.push(format!(
-            "{ctx}: a condition tests `{}`, which the case-facts form lacks",
-            c.fact
-        ));
+        p.push(format!("{ctx}: a condition tests `{}`, which the case-facts form lacks", c.fact));
         return;
     };
     for v in c.any_of {
         let ok = match field.kind {
             FieldKind::Boolean => matches!(*v, "true" | "false"),
-            FieldKind::Choice | FieldKind::MultiChoice => {
-                field.options().iter().any(|o| o.value == *v)
-            }
+            FieldKind::Choice | FieldKind::MultiChoice => field.options().iter().any(|o| o.value == *v),
             _ => false,
         };
         if !ok {
-            p.push(format!(
-                "{ctx}: a condition expects `{v}` of `{}`, which that field cannot hold",
-                c.fact
-            ));
+            p.push(format!("{ctx}: a condition expects `{v}` of `{}`, which that field cannot hold", c.fact));
         }
     }
 }

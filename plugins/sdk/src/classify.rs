@@ -27,18 +27,10 @@ pub fn keywords(categories: &[Category], text: &str) -> Vec<CategoryScore> {
                     matched.push(k.to_string());
                 }
             }
-            (!matched.is_empty()).then(|| CategoryScore {
-                category: c.code.to_string(),
-                score: 1.0 - miss,
-                matched,
-            })
+            (!matched.is_empty()).then(|| CategoryScore { category: c.code.to_string(), score: 1.0 - miss, matched })
         })
         .collect();
-    scores.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.category.cmp(&b.category))
-    });
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.category.cmp(&b.category)));
     scores
 }
 
@@ -69,10 +61,7 @@ mod tests {
             description: T,
             keywords_zh: &["违章建筑", "搭建"],
             keywords_en: &["illegal building"],
-            response: TimeLimit {
-                amount: 1,
-                unit: TimeUnit::WorkingDays,
-            },
+            response: TimeLimit { amount: 1, unit: TimeUnit::WorkingDays },
         },
         Category {
             code: "b",
@@ -80,10 +69,7 @@ mod tests {
             description: T,
             keywords_zh: &["噪音"],
             keywords_en: &["noise"],
-            response: TimeLimit {
-                amount: 1,
-                unit: TimeUnit::WorkingDays,
-            },
+            response: TimeLimit { amount: 1, unit: TimeUnit::WorkingDays },
         },
     ];
 
@@ -98,10 +84,7 @@ mod tests {
 
     #[test]
     fn english_matches_whole_words_only() {
-        assert_eq!(
-            keywords(CATS, "An ILLEGAL BUILDING next door")[0].category,
-            "a"
-        );
+        assert_eq!(keywords(CATS, "An ILLEGAL BUILDING next door")[0].category, "a");
         assert!(keywords(CATS, "noisearch").is_empty());
     }
 }

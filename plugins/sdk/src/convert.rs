@@ -1,32 +1,20 @@
 //! Static data to the contract's types, for the export glue.
 
-use crate::bindings::exports::casegrid::domain::{
-    assessment, checklist as cl, forms as fm, plugin, types as ty,
-};
+use crate::bindings::exports::casegrid::domain::{assessment, checklist as cl, forms as fm, plugin, types as ty};
 use crate::data::*;
 
 pub const CONTRACT_VERSION: &str = "1.0.0";
 
 pub fn text(t: &I18n) -> ty::Text {
-    ty::Text {
-        zh: t.zh.to_string(),
-        en: t.en.to_string(),
-    }
+    ty::Text { zh: t.zh.to_string(), en: t.en.to_string() }
 }
 
 fn date(d: Ymd) -> ty::Date {
-    ty::Date {
-        year: d.year,
-        month: d.month,
-        day: d.day,
-    }
+    ty::Date { year: d.year, month: d.month, day: d.day }
 }
 
 fn range(r: &InForce) -> ty::DateRange {
-    ty::DateRange {
-        from: date(r.from),
-        until: r.until.map(date),
-    }
+    ty::DateRange { from: date(r.from), until: r.until.map(date) }
 }
 
 fn limit(l: &TimeLimit) -> ty::TimeLimit {
@@ -35,10 +23,7 @@ fn limit(l: &TimeLimit) -> ty::TimeLimit {
         TimeUnit::WorkingDays => ty::TimeUnit::WorkingDays,
         TimeUnit::CalendarDays => ty::TimeUnit::CalendarDays,
     };
-    ty::TimeLimit {
-        amount: l.amount,
-        unit,
-    }
+    ty::TimeLimit { amount: l.amount, unit }
 }
 
 fn strings(s: &[&str]) -> Vec<String> {
@@ -73,11 +58,7 @@ pub fn category(c: &Category) -> plugin::Category {
 }
 
 pub fn form(f: &Form) -> fm::Form {
-    fm::Form {
-        id: f.id.to_string(),
-        title: text(&f.title),
-        fields: f.fields.iter().map(field).collect(),
-    }
+    fm::Form { id: f.id.to_string(), title: text(&f.title), fields: f.fields.iter().map(field).collect() }
 }
 
 fn field(f: &Field) -> fm::Field {
@@ -111,12 +92,7 @@ fn constraint(c: &Constraint) -> fm::Constraint {
         Constraint::Length { min, max } => fm::Constraint::Length(fm::LengthRange { min, max }),
         Constraint::Pattern(p) => fm::Constraint::Pattern(p.to_string()),
         Constraint::Options(o) => fm::Constraint::Options(
-            o.iter()
-                .map(|o| fm::ChoiceOption {
-                    value: o.value.to_string(),
-                    label: text(&o.label),
-                })
-                .collect(),
+            o.iter().map(|o| fm::ChoiceOption { value: o.value.to_string(), label: text(&o.label) }).collect(),
         ),
         Constraint::NotFuture => fm::Constraint::NotFuture,
         Constraint::MaxCount(n) => fm::Constraint::MaxCount(n),
@@ -137,28 +113,13 @@ pub fn citation(c: &Citation) -> cl::LegalRef {
 
 fn fine(r: &FineRule) -> cl::FineRule {
     match *r {
-        FineRule::Fixed { min_fen, max_fen } => cl::FineRule::Fixed(cl::FenRange {
-            min: min_fen,
-            max: max_fen,
-        }),
-        FineRule::PercentOf {
-            fact,
-            min_bp,
-            max_bp,
-        } => cl::FineRule::PercentOf(cl::ProportionalFine {
-            fact: fact.to_string(),
-            min_bp,
-            max_bp,
-        }),
-        FineRule::MultipleOf {
-            fact,
-            min_bp,
-            max_bp,
-        } => cl::FineRule::MultipleOf(cl::ProportionalFine {
-            fact: fact.to_string(),
-            min_bp,
-            max_bp,
-        }),
+        FineRule::Fixed { min_fen, max_fen } => cl::FineRule::Fixed(cl::FenRange { min: min_fen, max: max_fen }),
+        FineRule::PercentOf { fact, min_bp, max_bp } => {
+            cl::FineRule::PercentOf(cl::ProportionalFine { fact: fact.to_string(), min_bp, max_bp })
+        }
+        FineRule::MultipleOf { fact, min_bp, max_bp } => {
+            cl::FineRule::MultipleOf(cl::ProportionalFine { fact: fact.to_string(), min_bp, max_bp })
+        }
     }
 }
 
@@ -177,10 +138,7 @@ pub fn penalty(p: &Penalty) -> cl::Penalty {
         PenaltyKind::Close(t) => cl::PenaltyKind::Close(text(t)),
         PenaltyKind::RestrictPractice(t) => cl::PenaltyKind::RestrictPractice(text(t)),
     };
-    cl::Penalty {
-        kind,
-        optional: p.optional,
-    }
+    cl::Penalty { kind, optional: p.optional }
 }
 
 fn tier(t: &Tier) -> cl::Tier {
@@ -190,10 +148,7 @@ fn tier(t: &Tier) -> cl::Tier {
         conditions: t
             .conditions
             .iter()
-            .map(|c| cl::Condition {
-                fact: c.fact.to_string(),
-                any_of: strings(c.any_of),
-            })
+            .map(|c| cl::Condition { fact: c.fact.to_string(), any_of: strings(c.any_of) })
             .collect(),
         penalties: t.penalties.iter().map(penalty).collect(),
         orders: t.orders.iter().map(text).collect(),

@@ -19,10 +19,7 @@ impl Facts {
 
     /// The first value given for `field`.
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.values
-            .iter()
-            .find(|v| v.field == field)
-            .map(|v| &v.value)
+        self.values.iter().find(|v| v.field == field).map(|v| &v.value)
     }
 
     pub fn bool(&self, field: &str) -> Option<bool> {

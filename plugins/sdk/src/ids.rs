@@ -9,11 +9,7 @@ pub fn resident_id_valid(id: &str) -> bool {
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     CHECK[(sum % 11) as usize] == b[17]
 }
 
@@ -21,9 +17,7 @@ pub fn resident_id_valid(id: &str) -> bool {
 /// alphabet (no I, O, S, V, Z) with a MOD 31 check character.
 pub fn credit_code_valid(code: &str) -> bool {
     const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const WEIGHTS: [u32; 17] = [
-        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-    ];
+    const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
     let b = code.as_bytes();
     if b.len() != 18 {
         return false;

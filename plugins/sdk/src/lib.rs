@@ -52,7 +52,8 @@ pub trait Domain {
     /// Checks beyond the declared field constraints (cross-field rules, check digits); push errors.
     fn check_form(_form: &'static data::Form, _values: &Facts, _errors: &mut Vec<FieldError>) {}
 
-    /// Assesses an item; the standard assessment selects the first tier whose conditions hold.
+    /// Assesses an item against facts already valid for the case-facts form; the standard
+    /// assessment selects the first tier whose conditions hold.
     fn assess(item: &'static data::Item, facts: &Facts) -> Result<Assessment, AssessError> {
         assess::standard(Self::DATA, item, facts)
     }
@@ -85,36 +86,31 @@ pub mod entry {
         D::DATA.checklist.iter().map(convert::item).collect()
     }
 
-    pub fn self_tests<D: Domain>() -> Vec<bindings::exports::casegrid::domain::assessment::SelfTest>
-    {
-        D::DATA
-            .self_tests
-            .iter()
-            .map(|t| convert::self_test(D::DATA, t))
-            .collect()
+    pub fn self_tests<D: Domain>() -> Vec<bindings::exports::casegrid::domain::assessment::SelfTest> {
+        D::DATA.self_tests.iter().map(|t| convert::self_test(D::DATA, t)).collect()
     }
 
-    pub fn validate<D: Domain>(
-        form: &str,
-        values: Vec<FieldValue>,
-    ) -> Result<Vec<FieldError>, ValidateError> {
-        let form = D::DATA
-            .form(form)
-            .ok_or_else(|| ValidateError::UnknownForm(form.to_string()))?;
+    pub fn validate<D: Domain>(form: &str, values: Vec<FieldValue>) -> Result<Vec<FieldError>, ValidateError> {
+        let form = D::DATA.form(form).ok_or_else(|| ValidateError::UnknownForm(form.to_string()))?;
         let facts = Facts::new(values);
         let mut errors = validate::form(form, &facts);
         D::check_form(form, &facts, &mut errors);
         Ok(errors)
     }
 
-    pub fn assess<D: Domain>(
-        item: &str,
-        facts: Vec<FieldValue>,
-    ) -> Result<Assessment, AssessError> {
-        let it = D::DATA
-            .item(item)
-            .ok_or_else(|| AssessError::UnknownItem(item.to_string()))?;
-        D::assess(it, &Facts::new(facts))
+    /// Validates the facts as a case-facts form (the declared constraints and the domain's own
+    /// checks), then assesses: [`Domain::assess`] only ever sees valid facts.
+    pub fn assess<D: Domain>(item: &str, facts: Vec<FieldValue>) -> Result<Assessment, AssessError> {
+        let it = D::DATA.item(item).ok_or_else(|| AssessError::UnknownItem(item.to_string()))?;
+        let facts = Facts::new(facts);
+        if let Some(form) = D::DATA.form("case-facts") {
+            let mut errors = validate::form(form, &facts);
+            D::check_form(form, &facts, &mut errors);
+            if !errors.is_empty() {
+                return Err(AssessError::InvalidFacts(errors));
+            }
+        }
+        D::assess(it, &facts)
     }
 
     pub fn classify<D: Domain>(text: &str) -> Vec<CategoryScore> {
@@ -183,17 +179,10 @@ macro_rules! export_domain {
 
 /// Both languages of a message.
 pub fn text(zh: &str, en: &str) -> Text {
-    Text {
-        zh: zh.to_string(),
-        en: en.to_string(),
-    }
+    Text { zh: zh.to_string(), en: en.to_string() }
 }
 
 /// A field error with a stable code and a message in both languages.
 pub fn field_error(field: &str, code: &str, zh: &str, en: &str) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        code: code.to_string(),
-        message: text(zh, en),
-    }
+    FieldError { field: field.to_string(), code: code.to_string(), message: text(zh, en) }
 }

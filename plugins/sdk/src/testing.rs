@@ -18,23 +18,14 @@ pub fn facts_of(data: &Data, t: &SelfTest) -> Vec<FieldValue> {
             let kind = form.and_then(|f| f.field(field)).map(|f| f.kind);
             let value = match (*v, kind) {
                 (FactValue::Bool(b), _) => Value::Boolean(b),
-                (FactValue::Date(d), _) => Value::Date(Date {
-                    year: d.year,
-                    month: d.month,
-                    day: d.day,
-                }),
-                (FactValue::Number(n), Some(FieldKind::Money)) => {
-                    Value::Money((n * 100.0).round() as i64)
-                }
+                (FactValue::Date(d), _) => Value::Date(Date { year: d.year, month: d.month, day: d.day }),
+                (FactValue::Number(n), Some(FieldKind::Money)) => Value::Money((n * 100.0).round() as i64),
                 (FactValue::Number(n), Some(FieldKind::Integer)) => Value::Integer(n as i64),
                 (FactValue::Number(n), _) => Value::Decimal(n),
                 (FactValue::Str(s), Some(FieldKind::Choice)) => Value::Choice(s.to_string()),
                 (FactValue::Str(s), _) => Value::Text(s.to_string()),
             };
-            FieldValue {
-                field: field.to_string(),
-                value,
-            }
+            FieldValue { field: field.to_string(), value }
         })
         .collect()
 }
@@ -47,17 +38,11 @@ pub fn run_self_tests<D: Domain>() -> Vec<String> {
             Err(e) => failures.push(format!("{}: assessment failed: {e:?}", t.name)),
             Ok(a) => {
                 if a.tier != t.tier {
-                    failures.push(format!(
-                        "{}: tier {} where {} was expected",
-                        t.name, a.tier, t.tier
-                    ));
+                    failures.push(format!("{}: tier {} where {} was expected", t.name, a.tier, t.tier));
                 }
                 let got = a.fine_range.map(|r| (r.min, r.max));
                 if got != t.fine {
-                    failures.push(format!(
-                        "{}: fine {:?} fen where {:?} was expected",
-                        t.name, got, t.fine
-                    ));
+                    failures.push(format!("{}: fine {:?} fen where {:?} was expected", t.name, got, t.fine));
                 }
             }
         }

@@ -17,12 +17,12 @@ pub fn reference_seconds() -> i64 {
 
 /// The reference date in China Standard Time.
 pub fn today() -> Date {
-    date_of(reference_seconds() + CST_OFFSET_SECONDS)
+    date_of(reference_seconds().saturating_add(CST_OFFSET_SECONDS))
 }
 
 /// The civil date of a datetime, in the offset it was given in.
 pub fn date_of_datetime(dt: &Datetime) -> Date {
-    date_of(dt.seconds + i64::from(dt.offset_minutes) * 60)
+    date_of(dt.seconds.saturating_add(i64::from(dt.offset_minutes) * 60))
 }
 
 /// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm, proleptic Gregorian).
@@ -40,11 +40,7 @@ fn date_of(seconds: i64) -> Date {
 }
 
 pub fn ymd(d: &Date) -> Ymd {
-    Ymd {
-        year: d.year,
-        month: d.month,
-        day: d.day,
-    }
+    Ymd { year: d.year, month: d.month, day: d.day }
 }
 
 /// Whether `d` is a real calendar date.
@@ -66,57 +62,17 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(
-            date_of(0),
-            Date {
-                year: 1970,
-                month: 1,
-                day: 1
-            }
-        );
+        assert_eq!(date_of(0), Date { year: 1970, month: 1, day: 1 });
         // 2026-11-26T00:00:00Z
-        assert_eq!(
-            date_of(1_795_651_200),
-            Date {
-                year: 2026,
-                month: 11,
-                day: 26
-            }
-        );
-        assert_eq!(
-            date_of(951_782_400),
-            Date {
-                year: 2000,
-                month: 2,
-                day: 29
-            }
-        );
-        assert_eq!(
-            date_of(-86_400),
-            Date {
-                year: 1969,
-                month: 12,
-                day: 31
-            }
-        );
+        assert_eq!(date_of(1_795_651_200), Date { year: 2026, month: 11, day: 26 });
+        assert_eq!(date_of(951_782_400), Date { year: 2000, month: 2, day: 29 });
+        assert_eq!(date_of(-86_400), Date { year: 1969, month: 12, day: 31 });
     }
 
     #[test]
     fn validity() {
-        assert!(is_valid(&Date {
-            year: 2024,
-            month: 2,
-            day: 29
-        }));
-        assert!(!is_valid(&Date {
-            year: 2026,
-            month: 2,
-            day: 29
-        }));
-        assert!(!is_valid(&Date {
-            year: 2026,
-            month: 13,
-            day: 1
-        }));
+        assert!(is_valid(&Date { year: 2024, month: 2, day: 29 }));
+        assert!(!is_valid(&Date { year: 2026, month: 2, day: 29 }));
+        assert!(!is_valid(&Date { year: 2026, month: 13, day: 1 }));
     }
 }

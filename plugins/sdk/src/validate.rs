@@ -12,31 +12,16 @@ pub fn form(form: &Form, values: &Facts) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for (i, v) in values.all().iter().enumerate() {
         if form.field(&v.field).is_none() {
-            errors.push(field_error(
-                &v.field,
-                "unknown-field",
-                "表单中没有此字段",
-                "the form has no such field",
-            ));
+            errors.push(field_error(&v.field, "unknown-field", "表单中没有此字段", "the form has no such field"));
         } else if values.all()[..i].iter().any(|w| w.field == v.field) {
-            errors.push(field_error(
-                &v.field,
-                "duplicate",
-                "此字段填写了多次",
-                "the field is given more than once",
-            ));
+            errors.push(field_error(&v.field, "duplicate", "此字段填写了多次", "the field is given more than once"));
         }
     }
     for f in form.fields {
         match values.get(f.id) {
             None => {
                 if f.required {
-                    errors.push(field_error(
-                        f.id,
-                        "required",
-                        "此项必填",
-                        "this field is required",
-                    ));
+                    errors.push(field_error(f.id, "required", "此项必填", "this field is required"));
                 }
             }
             Some(v) => value(f, v, &mut errors),
@@ -65,59 +50,34 @@ fn kind_matches(kind: FieldKind, v: &Value) -> bool {
 fn value(f: &Field, v: &Value, errors: &mut Vec<FieldError>) {
     let id = f.id;
     if !kind_matches(f.kind, v) {
-        errors.push(field_error(
-            id,
-            "wrong-kind",
-            "填写的值类型不符",
-            "the value is not of the field's kind",
-        ));
+        errors.push(field_error(id, "wrong-kind", "填写的值类型不符", "the value is not of the field's kind"));
         return;
     }
     if f.required && is_empty(v) {
-        errors.push(field_error(
-            id,
-            "required",
-            "此项必填",
-            "this field is required",
-        ));
+        errors.push(field_error(id, "required", "此项必填", "this field is required"));
         return;
     }
     match v {
         Value::Date(d) if !time::is_valid(d) => {
-            errors.push(field_error(
-                id,
-                "invalid-date",
-                "不是有效的日期",
-                "not a calendar date",
-            ));
+            errors.push(field_error(id, "invalid-date", "不是有效的日期", "not a calendar date"));
             return;
         }
-        Value::Geo(g)
-            if !(g.lat.is_finite()
-                && g.lon.is_finite()
-                && g.lat.abs() <= 90.0
-                && g.lon.abs() <= 180.0) =>
-        {
-            errors.push(field_error(
-                id,
-                "invalid-geo",
-                "坐标不是有效的WGS84经纬度",
-                "not a WGS84 latitude/longitude",
-            ));
+        Value::Geo(g) if !(g.lat.is_finite() && g.lon.is_finite() && g.lat.abs() <= 90.0 && g.lon.abs() <= 180.0) => {
+            errors.push(field_error(id, "invalid-geo", "坐标不是有效的WGS84经纬度", "not a WGS84 latitude/longitude"));
             return;
         }
         Value::Decimal(x) if !x.is_finite() => {
-            errors.push(field_error(
-                id,
-                "out-of-range",
-                "数值无效",
-                "not a finite number",
-            ));
+            errors.push(field_error(id, "out-of-range", "数值无效", "not a finite number"));
             return;
         }
         _ => {}
     }
+    let before = errors.len();
     for c in f.constraints {
+        // A text already refused for its length is not also run through its pattern.
+        if matches!(c, Constraint::Pattern(_)) && errors.len() > before {
+            continue;
+        }
         constraint(id, c, v, errors);
     }
 }
