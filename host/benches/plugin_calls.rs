@@ -83,31 +83,20 @@ fn calls(c: &mut Criterion) {
     let plugin = rt.load_bytes(&housing_wasm()).unwrap();
     let values = inspection!(host);
     let facts = facts!(host);
-    let errors =
-        plugin.call_blocking(AT, 0, |p, s| p.casegrid_domain_plugin().call_validate(s, "inspection", &values)).unwrap();
+    let errors = plugin.call_blocking(AT, 0, |guest| guest.validate("inspection", &values)).unwrap();
     assert_eq!(errors, Ok(vec![]), "the benchmark's record is valid");
 
     let mut g = c.benchmark_group("housing");
     g.bench_function("call-state/new", |b| b.iter(|| casegrid::plugins::sandbox::CallState::new(AT, 32 << 20)));
     // The fixed cost of a call: a fresh store and instance, and the smallest answer (the manifest).
     g.bench_function("empty-call/fresh-instance", |b| {
-        b.iter(|| plugin.call_blocking(AT, 0, |p, s| p.casegrid_domain_plugin().call_describe(s)).unwrap())
+        b.iter(|| plugin.call_blocking(AT, 0, |guest| guest.describe()).unwrap())
     });
     g.bench_function("validate/fresh-instance", |b| {
-        b.iter(|| {
-            plugin
-                .call_blocking(AT, 0, |p, s| {
-                    p.casegrid_domain_plugin().call_validate(s, "inspection", black_box(&values))
-                })
-                .unwrap()
-        })
+        b.iter(|| plugin.call_blocking(AT, 0, |guest| guest.validate("inspection", black_box(&values))).unwrap())
     });
     g.bench_function("assess/fresh-instance", |b| {
-        b.iter(|| {
-            plugin
-                .call_blocking(AT, 0, |p, s| p.casegrid_domain_plugin().call_assess(s, "HC-P-001", black_box(&facts)))
-                .unwrap()
-        })
+        b.iter(|| plugin.call_blocking(AT, 0, |guest| guest.assess("HC-P-001", black_box(&facts))).unwrap())
     });
     g.bench_function("validate/native", |b| {
         b.iter(|| casegrid_plugin_sdk::entry::validate::<Housing>("inspection", black_box(inspection!(guest))).unwrap())

@@ -242,7 +242,7 @@ pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
         .iter()
         .map(|t| {
             let facts = t.facts.clone();
-            let got = p.call_blocking(at, 0, |inst, s| inst.casegrid_domain_plugin().call_assess(s, &t.item, &facts));
+            let got = p.call_blocking(at, 0, |g| g.assess(&t.item, &facts));
             let (passed, detail) = match got {
                 Err(e) => (false, format!("the call failed: {e}")),
                 Ok(Err(e)) => (false, format!("assessment refused: {e:?}")),

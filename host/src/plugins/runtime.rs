@@ -2,8 +2,8 @@
 //! fresh sandboxed instance for every call, under a deadline, a memory cap and bounded concurrency.
 
 use super::bindings::{
-    AssessError, Assessment, Category, CategoryScore, DomainPlugin, DomainPluginPre, FieldError, FieldValue, Form,
-    Item, Manifest, SelfTest, ValidateError,
+    AssessError, Assessment, Category, CategoryScore, DomainPluginPre, FieldError, FieldValue, Form, Item, Manifest,
+    SelfTest, ValidateError,
 };
 use super::cache::Cache;
 use super::error::{LoadError, PluginError};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 /// How often the epoch advances; deadlines are whole ticks.
@@ -168,7 +168,7 @@ impl Runtime {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = self.cache.component(&self.engine, bytes, &sha256)?;
         let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let pre = self.prepare(&component)?;
+        let (pre, exports) = self.prepare(&component)?;
         let mut plugin = Plugin {
             imports,
             sha256,
@@ -182,42 +182,39 @@ impl Runtime {
             max_output_bytes: self.limits.max_output_bytes,
             engine: self.engine.clone(),
             pre,
+            exports,
             permits: self.permits.clone(),
             manifest: None,
             data: StaticData::default(),
         };
         let load_error = |e: PluginError| LoadError::StaticData(e.to_string());
-        let manifest =
-            plugin.call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_describe(s)).map_err(load_error)?;
+        let manifest = plugin.call_blocking(0, 0, |g| g.describe()).map_err(load_error)?;
         plugin.granted = self.grant(&manifest);
         if size > plugin.granted.component_bytes {
             return Err(LoadError::ComponentTooLarge { size, cap: plugin.granted.component_bytes });
         }
         plugin.data = StaticData {
-            categories: plugin
-                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_categories(s))
-                .map_err(load_error)?,
-            forms: plugin.call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_forms(s)).map_err(load_error)?,
-            checklist: plugin
-                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_checklist(s))
-                .map_err(load_error)?,
-            self_tests: plugin
-                .call_blocking(0, 0, |p, s| p.casegrid_domain_plugin().call_self_tests(s))
-                .map_err(load_error)?,
+            categories: plugin.call_blocking(0, 0, |g| g.categories()).map_err(load_error)?,
+            forms: plugin.call_blocking(0, 0, |g| g.forms()).map_err(load_error)?,
+            checklist: plugin.call_blocking(0, 0, |g| g.checklist()).map_err(load_error)?,
+            self_tests: plugin.call_blocking(0, 0, |g| g.self_tests()).map_err(load_error)?,
         };
         plugin.manifest = Some(manifest);
         Ok(plugin)
     }
 
     /// Refuses imports outside standard WASI by name, then links and checks the exports.
-    fn prepare(&self, component: &Component) -> Result<DomainPluginPre<CallState>, LoadError> {
+    fn prepare(&self, component: &Component) -> Result<(InstancePre<CallState>, Exports), LoadError> {
         for (name, _) in component.component_type().imports(&self.engine) {
             if !sandbox::import_allowed(name) {
                 return Err(LoadError::ForbiddenImport(name.to_string()));
             }
         }
         let pre = self.linker.instantiate_pre(component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        DomainPluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
+        // Typechecks every export against the world, once per loaded version.
+        let checked = DomainPluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let exports = Exports::new(component).map_err(LoadError::WrongWorld)?;
+        Ok((checked.instance_pre().clone(), exports))
     }
 
     fn grant(&self, m: &Manifest) -> Granted {
@@ -264,7 +261,8 @@ pub struct Plugin {
     max_input_bytes: usize,
     max_output_bytes: usize,
     engine: Engine,
-    pre: DomainPluginPre<CallState>,
+    pre: InstancePre<CallState>,
+    exports: Exports,
     permits: Arc<Semaphore>,
     manifest: Option<Manifest>,
     data: StaticData,
@@ -298,7 +296,7 @@ impl Plugin {
     ) -> Result<Vec<FieldError>, PluginError> {
         let size = json_size(&values, usize::MAX);
         let form = form.to_string();
-        let out = self.call(at, size, move |p, s| p.casegrid_domain_plugin().call_validate(s, &form, &values)).await?;
+        let out = self.call(at, size, move |g| g.validate(&form, &values)).await?;
         out.map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound { what: "form", code: f })
     }
 
@@ -312,7 +310,7 @@ impl Plugin {
         let size = json_size(&facts, usize::MAX);
         let item = item.to_string();
         let (item_code, given) = (item.clone(), facts.clone());
-        let out = self.call(at, size, move |p, s| p.casegrid_domain_plugin().call_assess(s, &item, &facts)).await?;
+        let out = self.call(at, size, move |g| g.assess(&item, &facts)).await?;
         let a = out.map_err(|e| match e {
             AssessError::UnknownItem(code) => PluginError::NotFound { what: "item", code },
             AssessError::InvalidFacts(errors) => PluginError::InvalidFacts(errors),
@@ -326,7 +324,7 @@ impl Plugin {
     /// Scores a citizen's text against the plugin's categories.
     pub async fn classify(self: &Arc<Self>, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
         let text = text.to_string();
-        let out = self.call(at, text.len(), move |p, s| p.casegrid_domain_plugin().call_classify(s, &text)).await?;
+        let out = self.call(at, text.len(), move |g| g.classify(&text)).await?;
         if let Some(bad) = out.iter().find(|s| !(0.0..=1.0).contains(&s.score)) {
             return Err(PluginError::ContractViolation(format!(
                 "category {} scored {}, outside 0..1",
@@ -342,7 +340,7 @@ impl Plugin {
     async fn call<R, F>(self: &Arc<Self>, at: i64, input_bytes: usize, f: F) -> Result<R, PluginError>
     where
         R: Serialize + Send + 'static,
-        F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R> + Send + 'static,
+        F: FnOnce(&mut Guest<'_>) -> wasmtime::Result<R> + Send + 'static,
     {
         let permit = self.permits.clone().acquire_owned().await.map_err(|_| PluginError::ShuttingDown)?;
         if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
@@ -364,7 +362,7 @@ impl Plugin {
     pub fn call_blocking<R, F>(&self, at: i64, input_bytes: usize, f: F) -> Result<R, PluginError>
     where
         R: Serialize,
-        F: FnOnce(&DomainPlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+        F: FnOnce(&mut Guest<'_>) -> wasmtime::Result<R>,
     {
         if input_bytes > self.max_input_bytes {
             return Err(PluginError::InputTooLarge { size: input_bytes, cap: self.max_input_bytes });
@@ -377,7 +375,10 @@ impl Plugin {
         let ticks = u64::from(self.granted.call_millis).div_ceil(TICK.as_millis() as u64) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&mut Guest { store: &mut store, instance, exports: &self.exports }));
         let out = result.map_err(|e| self.failure(e, &store))?;
         let size = json_size(&out, self.max_output_bytes);
         if size > self.max_output_bytes {
@@ -428,4 +429,54 @@ pub fn json_size(v: &impl Serialize, cap: usize) -> usize {
     let mut c = Counter { n: 0, cap };
     let _ = serde_json::to_writer(&mut c, v);
     c.n
+}
+
+/// One call's fresh instance. Each method looks up, typechecks and calls only its own export (the
+/// generated bindings would typecheck all eight, deep checklist types included, on every call).
+pub struct Guest<'a> {
+    store: &'a mut Store<CallState>,
+    instance: Instance,
+    exports: &'a Exports,
+}
+
+macro_rules! exports {
+    ($($name:ident = $wit:literal ($($arg:ident: $t:ty),*) -> $r:ty;)*) => {
+        /// Where each function of `casegrid:domain/plugin@1.0.0` is in a component.
+        #[derive(Debug, Clone)]
+        pub struct Exports {
+            $($name: ComponentExportIndex,)*
+        }
+
+        impl Exports {
+            fn new(component: &Component) -> Result<Self, String> {
+                let (_, iface) = component
+                    .get_export(None, "casegrid:domain/plugin@1.0.0")
+                    .ok_or("no export casegrid:domain/plugin@1.0.0")?;
+                Ok(Self {
+                    $($name: component
+                        .get_export(Some(&iface), $wit)
+                        .map(|(_, i)| i)
+                        .ok_or(concat!("no function ", $wit))?,)*
+                })
+            }
+        }
+
+        impl Guest<'_> {
+            $(pub fn $name(&mut self, $($arg: $t),*) -> wasmtime::Result<$r> {
+                let f = self.instance.get_typed_func::<($($t,)*), ($r,)>(&mut *self.store, &self.exports.$name)?;
+                Ok(f.call(&mut *self.store, ($($arg,)*))?.0)
+            })*
+        }
+    };
+}
+
+exports! {
+    describe = "describe" () -> Manifest;
+    categories = "categories" () -> Vec<Category>;
+    forms = "forms" () -> Vec<Form>;
+    checklist = "checklist" () -> Vec<Item>;
+    self_tests = "self-tests" () -> Vec<SelfTest>;
+    validate = "validate" (form: &str, values: &[FieldValue]) -> Result<Vec<FieldError>, ValidateError>;
+    assess = "assess" (item: &str, facts: &[FieldValue]) -> Result<Assessment, AssessError>;
+    classify = "classify" (text: &str) -> Vec<CategoryScore>;
 }
