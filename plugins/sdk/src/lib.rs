@@ -15,6 +15,7 @@ pub mod assess;
 pub mod build;
 pub mod check;
 pub mod classify;
+pub mod common;
 mod convert;
 pub mod data;
 pub mod facts;
@@ -50,7 +51,11 @@ pub trait Domain {
     const DATA: &'static data::Domain;
 
     /// Checks beyond the declared field constraints (cross-field rules, check digits); push errors.
-    fn check_form(_form: &'static data::Form, _values: &Facts, _errors: &mut Vec<FieldError>) {}
+    /// The default runs the checks every domain shares ([`common::standard`]); a domain adding its
+    /// own calls that first.
+    fn check_form(form: &'static data::Form, values: &Facts, errors: &mut Vec<FieldError>) {
+        common::standard(form, values, errors);
+    }
 
     /// Assesses an item against facts already valid for the case-facts form; the standard
     /// assessment selects the first tier whose conditions hold.
@@ -174,6 +179,35 @@ macro_rules! export_domain {
             }
             $crate::bindings::__export_domain_plugin!(__CasegridExport);
         };
+    };
+}
+
+/// The tests every domain crate runs: its data is sound, it has at least `min_penalty_items`
+/// penalty items, and its golden vectors give the statute's ranges.
+#[macro_export]
+macro_rules! domain_tests {
+    ($domain:ty, min_penalty_items = $n:expr) => {
+        #[cfg(test)]
+        mod casegrid_domain_tests {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::{Domain as _, testing};
+
+            #[test]
+            fn the_data_is_sound() {
+                assert_eq!(testing::check_data::<$domain>(), Vec::<String>::new());
+                let penalties =
+                    <$domain>::DATA.checklist.iter().filter(|i| i.kind == $crate::data::ItemKind::Penalty).count();
+                assert!(penalties >= $n, "{penalties} penalty items");
+            }
+
+            /// Golden vectors: facts in, the statute's range out, computed by hand in golden.toml.
+            #[test]
+            fn golden_vectors_give_the_statutes_ranges() {
+                assert!(!<$domain>::DATA.self_tests.is_empty(), "golden.toml has no case");
+                assert_eq!(testing::run_self_tests::<$domain>(), Vec::<String>::new());
+            }
+        }
     };
 }
 
