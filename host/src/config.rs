@@ -18,6 +18,9 @@ pub struct Settings {
     pub plugins: PathBuf,
     #[serde(default)]
     pub limits: Limits,
+    /// When a citizen's text is routed without a person.
+    #[serde(default)]
+    pub routing: crate::routing::RoutingRules,
 }
 
 impl Settings {

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/domains/{domain}/forms/{form}/validate", post(validate))
         .route("/api/v1/domains/{domain}/assess", post(assess))
         .route("/api/v1/domains/{domain}/classify", post(classify))
+        .route("/api/v1/classify", post(classify_all))
 }
 
 #[derive(Serialize)]
@@ -181,4 +182,13 @@ async fn classify(
 ) -> Result<Json<Vec<CategoryScore>>, ApiError> {
     let p = plugin(&state, &domain)?;
     Ok(Json(p.classify(&req.text, reference_time(None)?).await?))
+}
+
+/// Which domain and category a citizen's words belong to, across every loaded domain, or triage.
+async fn classify_all(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ClassifyRequest>,
+) -> Result<Json<crate::routing::Decision>, ApiError> {
+    let at = reference_time(None)?;
+    Ok(Json(crate::routing::route(&state.registry, &req.text, at, state.routing).await))
 }

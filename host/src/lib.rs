@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod domains;
 pub mod plugins;
+pub mod routing;
 pub mod server;
 
 pub use config::Settings;

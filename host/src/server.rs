@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub registry: Arc<Registry>,
+    pub routing: crate::routing::RoutingRules,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -33,7 +34,7 @@ pub async fn run(
     if registry.is_empty() {
         tracing::warn!(dir = %settings.plugins.display(), "no domain plugin loaded: run scripts/build-plugins, or set CASEGRID_PLUGINS");
     }
-    let state = AppState { runtime, registry: Arc::new(registry) };
+    let state = AppState { runtime, registry: Arc::new(registry), routing: settings.routing };
     tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), "casegrid serving");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())

@@ -76,6 +76,7 @@ impl App {
             data: data.0.clone(),
             plugins: plugins.0.clone(),
             limits: Default::default(),
+            routing: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a local address");
