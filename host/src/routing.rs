@@ -77,7 +77,12 @@ pub async fn route(registry: &Registry, text: &str, at: i64, rules: RoutingRules
         match scores {
             Ok(scores) => {
                 if let Some(best) = scores.into_iter().next() {
-                    candidates.push(Candidate { domain, category: best.category, score: best.score, matched: best.matched });
+                    candidates.push(Candidate {
+                        domain,
+                        category: best.category,
+                        score: best.score,
+                        matched: best.matched,
+                    });
                 }
             }
             Err(e) => {
@@ -95,7 +100,10 @@ fn decide(candidates: Vec<Candidate>, failed: Vec<Failure>, rules: RoutingRules)
         [] => (Outcome::Triage, "no domain recognises the text".to_string()),
         [best, ..] if best.score < rules.min_score => (
             Outcome::Triage,
-            format!("the best match, {}/{}, scores {:.2}, below {:.2}", best.domain, best.category, best.score, rules.min_score),
+            format!(
+                "the best match, {}/{}, scores {:.2}, below {:.2}",
+                best.domain, best.category, best.score, rules.min_score
+            ),
         ),
         [best, second, ..] if best.score - second.score < rules.min_margin => (
             Outcome::Triage,

@@ -108,6 +108,15 @@ fn item(out: &mut Vec<String>, it: &Item, facts: Option<&Form>) {
             if let PenaltyKind::Fine(rule) = &p.kind {
                 let (lo, hi) = match rule {
                     FineRule::Fixed(r) => (r.min, r.max),
+                    FineRule::PerUnit(r) => {
+                        if !field(&r.fact).is_some_and(|f| matches!(f.kind, FieldKind::Integer | FieldKind::Decimal)) {
+                            out.push(format!(
+                                "{ctx}: the fine is counted per `{}`, not a number field of case-facts",
+                                r.fact
+                            ));
+                        }
+                        (r.min_each, r.max_each)
+                    }
                     FineRule::PercentOf(r) | FineRule::MultipleOf(r) => {
                         if !field(&r.fact).is_some_and(|f| f.kind == FieldKind::Money) {
                             out.push(format!(
@@ -206,6 +215,19 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
     };
     let (lo, hi) = match rule {
         FineRule::Fixed(f) => (i128::from(f.min), i128::from(f.max)),
+        FineRule::PerUnit(pu) => {
+            let milli = facts
+                .iter()
+                .find_map(|f| match (&f.field, &f.value) {
+                    (name, Value::Integer(n)) if *name == pu.fact => Some(i128::from(*n) * 1000),
+                    (name, Value::Decimal(x)) if *name == pu.fact && x.is_finite() => {
+                        Some((x * 1000.0).round() as i128)
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| format!("a fine counted per `{}` without that quantity in the facts", pu.fact))?;
+            (milli * i128::from(pu.min_each) / 1000, (milli * i128::from(pu.max_each) + 999) / 1000)
+        }
         FineRule::PercentOf(pf) | FineRule::MultipleOf(pf) => {
             let amount = facts
                 .iter()

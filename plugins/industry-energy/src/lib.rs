@@ -34,10 +34,7 @@ mod tests {
             best("开发区那条输油管道上方有挖掘机在挖土，管道标志桩都被推倒了").as_deref(),
             Some("oil-gas-pipeline")
         );
-        assert_eq!(
-            best("小区外面有小孩在高压线下面放风筝，风筝都挂在高压线上了").as_deref(),
-            Some("power-facilities")
-        );
+        assert_eq!(best("小区外面有小孩在高压线下面放风筝，风筝都挂在高压线上了").as_deref(), Some("power-facilities"));
         assert_eq!(
             best("The shop on Binhai Road sells air conditioners with no energy label at all").as_deref(),
             Some("energy-conservation")

@@ -6,6 +6,7 @@
 //! the band. The officer still chooses the penalty inside it; the recommendation is the band's middle.
 
 use crate::bindings::exports::casegrid::domain::checklist::FenRange;
+use crate::bindings::exports::casegrid::domain::types::Value;
 use crate::data::{Domain, FineRule, Item, PenaltyKind, Tier};
 use crate::{AssessError, Assessment, Facts, FieldError, convert, field_error, time};
 
@@ -67,9 +68,8 @@ fn fine_range(tier: &Tier, facts: &Facts) -> Result<Option<FenRange>, AssessErro
         return Ok(None);
     };
     let (fact, min_bp, max_bp) = match rule {
-        FineRule::Fixed { min_fen, max_fen } => {
-            return Ok(Some(FenRange { min: min_fen, max: max_fen }));
-        }
+        FineRule::Fixed { min_fen, max_fen } => return Ok(Some(FenRange { min: min_fen, max: max_fen })),
+        FineRule::PerUnit { fact, min_fen, max_fen } => return per_unit(fact, min_fen, max_fen, facts).map(Some),
         FineRule::PercentOf { fact, min_bp, max_bp } | FineRule::MultipleOf { fact, min_bp, max_bp } => {
             (fact, min_bp, max_bp)
         }
@@ -102,6 +102,33 @@ fn fine_range(tier: &Tier, facts: &Facts) -> Result<Option<FenRange>, AssessErro
         ));
     }
     Ok(Some(FenRange { min, max }))
+}
+
+/// So much for each unit of a counted or measured quantity. A measured one (square metres) is taken
+/// to the thousandth and the band rounded inward, like a proportional one.
+fn per_unit(fact: &str, min_each: i64, max_each: i64, facts: &Facts) -> Result<FenRange, AssessError> {
+    let refuse = |code: &str, zh: &str, en: &str| AssessError::InvalidFacts(vec![field_error(fact, code, zh, en)]);
+    let milli: i128 = match facts.get(fact) {
+        Some(Value::Integer(n)) if *n > 0 => i128::from(*n) * 1000,
+        Some(Value::Decimal(x)) if *x > 0.0 && x.is_finite() && *x < 1e15 => (x * 1000.0).round() as i128,
+        Some(_) => {
+            return Err(refuse(
+                "out-of-range",
+                "计罚的数量必须大于零",
+                "the quantity a fine is counted per must be positive",
+            ));
+        }
+        None => return Err(AssessError::InvalidFacts(vec![required_for_item(fact)])),
+    };
+    let min = (milli * i128::from(min_each) + 999) / 1000;
+    let max = milli * i128::from(max_each) / 1000;
+    match (i64::try_from(min), i64::try_from(max)) {
+        (Ok(min), Ok(max)) if min <= max => Ok(FenRange { min, max }),
+        (Ok(_), Ok(_)) => {
+            Err(refuse("amount-too-small", "数量过小，计算不出罚款", "the quantity is too small to give a fine"))
+        }
+        _ => Err(refuse("out-of-range", "数量过大，无法计算罚款", "the quantity is too large to compute a fine from")),
+    }
 }
 
 /// The middle of the band, rounded down to the whole yuan unless that leaves the band (a band
@@ -193,5 +220,23 @@ mod tests {
         assert!(
             matches!(fine_range(&tier, &facts(0)), Err(AssessError::InvalidFacts(e)) if e[0].code == "out-of-range")
         );
+    }
+
+    #[test]
+    fn a_fine_per_unit_counts_or_measures() {
+        use crate::bindings::exports::casegrid::domain::types::FieldValue;
+        let one = |field: &str, value: Value| Facts::new(vec![FieldValue { field: field.into(), value }]);
+        // 5,000 yuan per child-month, 6 child-months.
+        assert_eq!(
+            per_unit("n", 500_000, 500_000, &one("n", Value::Integer(6))),
+            Ok(FenRange { min: 3_000_000, max: 3_000_000 })
+        );
+        // 100–1000 yuan per m² of 520.5 m².
+        assert_eq!(
+            per_unit("m2", 10_000, 100_000, &one("m2", Value::Decimal(520.5))),
+            Ok(FenRange { min: 5_205_000, max: 52_050_000 })
+        );
+        assert!(per_unit("n", 1, 1, &one("n", Value::Integer(0))).is_err());
+        assert!(per_unit("n", 1, 1, &one("other", Value::Integer(3))).is_err());
     }
 }

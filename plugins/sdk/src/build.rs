@@ -239,6 +239,14 @@ fn penalty(p: &PenaltyToml, ctx: &str) -> Result<Penalty, String> {
         "public-criticism" => PenaltyKind::PublicCriticism,
         "confiscate-gains" => PenaltyKind::ConfiscateGains,
         "fine" => PenaltyKind::Fine(match (&p.percent_of, &p.multiple_of, p.min_yuan, p.max_yuan) {
+            (None, None, min, Some(max)) if p.per_unit.is_some() => FineRule::PerUnit {
+                fact: leak(p.per_unit.as_deref().unwrap_or_default()),
+                min_fen: yuan_to_fen(min.unwrap_or(0.0)),
+                max_fen: yuan_to_fen(max),
+            },
+            _ if p.per_unit.is_some() => {
+                return Err(format!("{ctx}: a per-unit fine takes per_unit, min_yuan and max_yuan only"));
+            }
             (Some(fact), None, None, None) => FineRule::PercentOf {
                 fact: leak(fact),
                 min_bp: to_bp(p.min.unwrap_or(0.0), 100.0),
@@ -253,7 +261,9 @@ fn penalty(p: &PenaltyToml, ctx: &str) -> Result<Penalty, String> {
                 FineRule::Fixed { min_fen: yuan_to_fen(min.unwrap_or(0.0)), max_fen: yuan_to_fen(max) }
             }
             _ => {
-                return Err(format!("{ctx}: a fine is exactly one of min_yuan/max_yuan, percent_of, multiple_of"));
+                return Err(format!(
+                    "{ctx}: a fine is exactly one of min_yuan/max_yuan, percent_of, multiple_of, per_unit"
+                ));
             }
         }),
         "confiscate-property" => PenaltyKind::ConfiscateProperty(text()?),
@@ -539,6 +549,7 @@ struct PenaltyToml {
     max_yuan: Option<f64>,
     percent_of: Option<String>,
     multiple_of: Option<String>,
+    per_unit: Option<String>,
     min: Option<f64>,
     max: Option<f64>,
     what_zh: Option<String>,

@@ -140,6 +140,21 @@ fn citation(p: &mut Vec<String>, ctx: &str, c: &Citation) {
 
 fn fine(p: &mut Vec<String>, ctx: &str, rule: FineRule, facts: Option<&Form>) {
     match rule {
+        FineRule::PerUnit { fact, min_fen, max_fen } => {
+            if min_fen < 0 || min_fen > max_fen || max_fen == 0 {
+                p.push(format!("{ctx}: per-unit fine {min_fen}..{max_fen} fen is not an ordered, positive range"));
+            }
+            match facts.and_then(|f| f.field(fact)) {
+                // A quantity with a declared maximum, so the fine cannot overflow.
+                Some(f) if matches!(f.kind, FieldKind::Integer | FieldKind::Decimal) => {
+                    if !f.constraints.iter().any(|c| matches!(c, Constraint::Range { max: Some(_), .. })) {
+                        p.push(format!("{ctx}: the fine is counted per `{fact}`, which declares no maximum"));
+                    }
+                }
+                Some(_) => p.push(format!("{ctx}: the fine is counted per `{fact}`, which is not a number field")),
+                None => p.push(format!("{ctx}: the fine is counted per `{fact}`, which the case-facts form lacks")),
+            }
+        }
         FineRule::Fixed { min_fen, max_fen } => {
             if min_fen < 0 || min_fen > max_fen || max_fen == 0 {
                 p.push(format!("{ctx}: fine range {min_fen}..{max_fen} fen is not an ordered, positive range"));

@@ -120,6 +120,9 @@ fn fine(r: &FineRule) -> cl::FineRule {
         FineRule::MultipleOf { fact, min_bp, max_bp } => {
             cl::FineRule::MultipleOf(cl::ProportionalFine { fact: fact.to_string(), min_bp, max_bp })
         }
+        FineRule::PerUnit { fact, min_fen, max_fen } => {
+            cl::FineRule::PerUnit(cl::PerUnitFine { fact: fact.to_string(), min_each: min_fen, max_each: max_fen })
+        }
     }
 }
 

@@ -72,6 +72,12 @@ pub enum FineRule {
         min_bp: u32,
         max_bp: u32,
     },
+    /// So much in fen for each unit of a quantity fact: counted (integer) or measured (decimal).
+    PerUnit {
+        fact: &'static str,
+        min_fen: i64,
+        max_fen: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -422,6 +428,9 @@ impl Bake for FineRule {
             }
             FineRule::MultipleOf { fact, min_bp, max_bp } => {
                 let _ = write!(out, "FineRule::MultipleOf {{ fact: {fact:?}, min_bp: {min_bp}, max_bp: {max_bp} }}");
+            }
+            FineRule::PerUnit { fact, min_fen, max_fen } => {
+                let _ = write!(out, "FineRule::PerUnit {{ fact: {fact:?}, min_fen: {min_fen}, max_fen: {max_fen} }}");
             }
         }
     }

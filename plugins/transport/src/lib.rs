@@ -30,8 +30,14 @@ mod tests {
             best("火车站出站口天天有私家车拉客，去县城每人收50块，都是没有营运证的黑车").as_deref(),
             Some("illegal-passenger-transport")
         );
-        assert_eq!(best("国道320线那边有大货车超载，装得比车还高，路面都压坏了").as_deref(), Some("overloaded-vehicles"));
-        assert_eq!(best("小区门口那家汽修厂给我换的是假配件，还说是原厂的").as_deref(), Some("repair-and-driving-school"));
+        assert_eq!(
+            best("国道320线那边有大货车超载，装得比车还高，路面都压坏了").as_deref(),
+            Some("overloaded-vehicles")
+        );
+        assert_eq!(
+            best("小区门口那家汽修厂给我换的是假配件，还说是原厂的").as_deref(),
+            Some("repair-and-driving-school")
+        );
         assert_eq!(
             best("The taxi driver refused to use the meter and took a long detour from the airport").as_deref(),
             Some("taxi-ride-hailing")
