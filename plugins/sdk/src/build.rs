@@ -102,6 +102,7 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
             compliance: it.compliance.as_ref().map(|c| c.to_limit()).transpose()?,
             hearing: it.hearing,
             in_force: it.in_force.to_static()?,
+            notes: zip_i18n(&it.notes_zh, &it.notes_en, &format!("item {} notes", it.code))?,
         });
     }
 
@@ -499,6 +500,10 @@ struct ItemToml {
     hearing: bool,
     compliance: Option<LimitToml>,
     in_force: InForceToml,
+    #[serde(default)]
+    notes_zh: Vec<String>,
+    #[serde(default)]
+    notes_en: Vec<String>,
     violation: Vec<CiteToml>,
     penalty_basis: Vec<CiteToml>,
     tier: Vec<TierToml>,

@@ -16,14 +16,14 @@ pub fn keywords(categories: &[Category], text: &str) -> Vec<CategoryScore> {
             let mut miss = 1.0f32;
             let mut matched = Vec::new();
             for k in c.keywords_zh {
-                if !k.is_empty() && text.contains(k) {
-                    miss *= 1.0 - weight(k.chars().count(), 0.10);
+                if all_parts(k, |part| text.contains(part)) {
+                    miss *= 1.0 - weight(k.chars().filter(|c| *c != '+').count(), 0.10);
                     matched.push(k.to_string());
                 }
             }
             for k in c.keywords_en {
-                if !k.is_empty() && contains_word(&lower, k) {
-                    miss *= 1.0 - weight(k.chars().count(), 0.04);
+                if all_parts(k, |part| contains_word(&lower, part)) {
+                    miss *= 1.0 - weight(k.chars().filter(|c| *c != '+').count(), 0.04);
                     matched.push(k.to_string());
                 }
             }
@@ -32,6 +32,12 @@ pub fn keywords(categories: &[Category], text: &str) -> Vec<CategoryScore> {
         .collect();
     scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.category.cmp(&b.category)));
     scores
+}
+
+/// Whether every `+`-separated part of a keyword is found: "耕地+建房" matches a citizen's
+/// "在耕地上打地基建房子", where no single phrase would.
+fn all_parts(keyword: &str, found: impl Fn(&str) -> bool) -> bool {
+    !keyword.is_empty() && keyword.split('+').all(|part| !part.is_empty() && found(part))
 }
 
 /// A keyword's weight: 0.3 plus `per_char` for each character, at most 0.8.
@@ -80,6 +86,22 @@ mod tests {
         assert_eq!(one[0].category, "a");
         assert!(two[0].score > one[0].score);
         assert!(keywords(CATS, "今天天气很好").is_empty());
+    }
+
+    #[test]
+    fn a_keyword_of_parts_needs_them_all() {
+        const PARTS: &[Category] = &[Category {
+            code: "land",
+            name: T,
+            description: T,
+            keywords_zh: &["耕地+建房"],
+            keywords_en: &["farmland+factory"],
+            response: TimeLimit { amount: 1, unit: TimeUnit::WorkingDays },
+        }];
+        assert_eq!(keywords(PARTS, "村民在耕地上打地基建房子")[0].matched, vec!["耕地+建房"]);
+        assert!(keywords(PARTS, "村民在耕地上种菜").is_empty());
+        assert!(!keywords(PARTS, "A factory going up on farmland").is_empty());
+        assert!(keywords(PARTS, "A factory").is_empty());
     }
 
     #[test]

@@ -174,6 +174,7 @@ pub fn item(i: &Item) -> cl::Item {
         compliance: i.compliance.as_ref().map(limit),
         hearing_available: i.hearing,
         in_force: range(&i.in_force),
+        notes: i.notes.iter().map(text).collect(),
     }
 }
 

@@ -136,6 +136,8 @@ pub struct Item {
     pub compliance: Option<TimeLimit>,
     pub hearing: bool,
     pub in_force: InForce,
+    /// Officers' notes: boundaries with other domains' items.
+    pub notes: &'static [I18n],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -382,7 +384,7 @@ bake_struct! {
     Penalty { kind, optional }
     Condition { fact, any_of }
     Tier { code, circumstances, conditions, penalties, orders, basis }
-    Item { code, kind, title, keywords, violation, penalty_basis, tiers, compliance, hearing, in_force }
+    Item { code, kind, title, keywords, violation, penalty_basis, tiers, compliance, hearing, in_force, notes }
     ChoiceOption { value, label }
     Field { id, label, help, kind, required, constraints }
     Form { id, title, fields }
