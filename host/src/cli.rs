@@ -114,7 +114,12 @@ pub fn plugin_check(settings: &Settings, file: &Path) -> anyhow::Result<ExitCode
         m.limits.call_millis,
         m.limits.component_bytes
     );
-    println!("  sandbox     ✓ imports only standard WASI; exports casegrid:domain/domain-plugin@1.0.0");
+    println!(
+        "  sandbox     ✓ exports casegrid:domain/domain-plugin@1.0.0; imports only standard WASI, granted nothing:"
+    );
+    for chunk in p.imports.chunks(3) {
+        println!("                {}", chunk.join(", "));
+    }
     let d = p.data();
     let coercive = d.checklist.iter().filter(|i| i.kind == ItemKind::CoerciveMeasure).count();
     println!(
