@@ -41,8 +41,35 @@ impl ApiError {
         self
     }
 
+    /// 401: the route needs a signed-in caller.
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in, or send an API token")
+    }
+
+    /// 403: signed in, but this caller may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub fn not_found(what: &str, code: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} `{code}`"))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            StoreError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
+            // Logged once in `into_response`; the body says nothing internal.
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", other.to_string()),
+        }
     }
 }
 

@@ -18,6 +18,12 @@ pub struct Cli {
     /// A config file (TOML); without it ./casegrid.toml is read when present.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Data directory [env: CASEGRID_DATA] [default: ./casegrid-data]
+    #[arg(long, global = true)]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL URL; without it, SQLite in the data directory [env: CASEGRID_DATABASE_URL]
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -29,9 +35,6 @@ pub enum Command {
         /// Address to listen on [env: CASEGRID_LISTEN] [default: 127.0.0.1:8080]
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// Data directory [env: CASEGRID_DATA] [default: ./casegrid-data]
-        #[arg(long)]
-        data: Option<PathBuf>,
         /// Directory of plugin components to load [env: CASEGRID_PLUGINS]
         #[arg(long)]
         plugins: Option<PathBuf>,
@@ -39,6 +42,58 @@ pub enum Command {
     /// Domain plugin tools.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Accounts: add, list, disable, grant and revoke roles, certify.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The organisation: departments, teams and members.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; prints its one-time password once.
+    Add {
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// A role, with its scope after @: officer@team:HZ-T01, team-lead@department:HZ-D01,
+        /// publisher@domain:housing, dispatcher, leader, legal-reviewer, admin. Repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List accounts with their roles.
+    List,
+    /// Disable an account: its sessions end and its tokens stop working.
+    Disable { login: String },
+    /// Enable a disabled account.
+    Enable { login: String },
+    /// Grant a role (ROLE or ROLE@team:CODE, @department:CODE, @domain:CODE).
+    Grant { login: String, role: String },
+    /// Revoke a role held in a scope.
+    Revoke { login: String, role: String },
+    /// Set or renew a law-enforcement certificate for a domain.
+    Certify {
+        login: String,
+        domain: String,
+        #[arg(long)]
+        number: String,
+        /// Last day of validity, YYYY-MM-DD.
+        #[arg(long)]
+        valid_until: String,
+    },
+    /// A new one-time password, to be changed at next sign-in.
+    ResetPassword { login: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Departments, teams and members from one TOML or JSON file (see README: "Organisation file").
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,16 +105,19 @@ pub enum PluginCommand {
     Inspect { file: PathBuf },
 }
 
-impl Command {
-    /// Applies the flags of `serve` over the layered settings.
-    pub fn settings(&self, config: Option<&Path>) -> anyhow::Result<Settings> {
-        let mut s = Settings::load(config)?;
-        if let Command::Serve { listen, data, plugins } = self {
+impl Cli {
+    /// Applies the command line's flags over the layered settings.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = Settings::load(self.config.as_deref())?;
+        if let Some(d) = &self.data {
+            s.data = d.clone();
+        }
+        if let Some(u) = &self.database_url {
+            s.database_url = Some(crate::auth::secrets::Secret::new(u.clone()));
+        }
+        if let Command::Serve { listen, plugins } = &self.command {
             if let Some(l) = listen {
                 s.listen = *l;
-            }
-            if let Some(d) = data {
-                s.data = d.clone();
             }
             if let Some(p) = plugins {
                 s.plugins = p.clone();
@@ -168,5 +226,126 @@ pub fn plugin_inspect(settings: &Settings, file: &Path) -> anyhow::Result<ExitCo
         let basis = it.penalty_basis.first().map(|c| format!("{} 第{}条", c.statute.zh, c.article)).unwrap_or_default();
         println!("  {:<10} {kind} {:>2} tiers  {}  [{basis}]", it.code, it.tiers.len(), it.title.zh);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_db(settings: &Settings) -> anyhow::Result<crate::store::Db> {
+    crate::store::Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await
+}
+
+/// An API error as the command line prints it.
+fn fail(e: crate::api_error::ApiError) -> anyhow::Error {
+    match e.field {
+        Some(f) if !f.is_empty() => anyhow::anyhow!("{} ({}): {}", f, e.code, e.message),
+        _ => anyhow::anyhow!("{} ({})", e.message, e.code),
+    }
+}
+
+pub async fn user(settings: &Settings, cmd: &UserCommand) -> anyhow::Result<ExitCode> {
+    use crate::admin::ops;
+    let db = open_db(settings).await?;
+    let actor = crate::auth::store::Actor::cli();
+    let role = |r: &str| ops::RoleIn::parse(r).map_err(|e| anyhow::anyhow!(e));
+    match cmd {
+        UserCommand::Add { login, name, email, phone, roles } => {
+            let roles = roles.iter().map(|r| role(r)).collect::<anyhow::Result<Vec<_>>>()?;
+            let u = ops::UserIn {
+                login: login.clone(),
+                display_name: name.clone(),
+                email: email.clone(),
+                phone: phone.clone(),
+                roles,
+                certifications: vec![],
+            };
+            let c = ops::create_user(&db, &actor, &u).await.map_err(fail)?;
+            println!("created `{}` (id {})", c.login, c.id);
+            if let Some(p) = c.one_time_password {
+                println!("one-time password: {p}  (shown once; to be changed at first sign-in)");
+            }
+        }
+        UserCommand::List => {
+            let mut conn = db.pool().acquire().await?;
+            let org = crate::auth::store::org_index(&mut conn).await?;
+            for u in crate::auth::store::list_users(&mut conn, None).await? {
+                let grants = crate::auth::store::grants_of(&mut conn, u.id).await?;
+                let roles: Vec<String> =
+                    grants.iter().map(|g| format!("{}@{}", g.role, org.scope_label(&g.scope))).collect();
+                let certs = crate::auth::store::certifications_of(&mut conn, u.id).await?;
+                let certs: Vec<String> =
+                    certs.iter().map(|c| format!("{} until {}", c.domain, c.valid_until)).collect();
+                println!(
+                    "{:<6} {:<24} {:<16} {}{}{}",
+                    u.id,
+                    u.login,
+                    u.display_name,
+                    roles.join(", "),
+                    if certs.is_empty() { String::new() } else { format!("  [certified: {}]", certs.join(", ")) },
+                    if u.disabled { "  (disabled)" } else { "" }
+                );
+            }
+        }
+        UserCommand::Disable { login } | UserCommand::Enable { login } => {
+            let id = ops::user_id(&db, login).await.map_err(fail)?;
+            let disable = matches!(cmd, UserCommand::Disable { .. });
+            ops::set_disabled(&db, &actor, id, disable).await.map_err(fail)?;
+            println!("`{login}` {}", if disable { "disabled" } else { "enabled" });
+        }
+        UserCommand::Grant { login, role: r } => {
+            let id = ops::user_id(&db, login).await.map_err(fail)?;
+            let (_, new) = ops::grant_role(&db, &actor, id, &role(r)?).await.map_err(fail)?;
+            println!(
+                "{}",
+                if new { format!("`{login}` now holds {r}") } else { format!("`{login}` already held {r}") }
+            );
+        }
+        UserCommand::Revoke { login, role: r } => {
+            let id = ops::user_id(&db, login).await.map_err(fail)?;
+            let grant = ops::grant_named(&db, id, &role(r)?).await.map_err(fail)?;
+            ops::revoke_role(&db, &actor, id, grant).await.map_err(fail)?;
+            println!("`{login}` no longer holds {r}");
+        }
+        UserCommand::Certify { login, domain, number, valid_until } => {
+            let id = ops::user_id(&db, login).await.map_err(fail)?;
+            let c = ops::CertIn { domain: domain.clone(), number: number.clone(), valid_until: valid_until.clone() };
+            ops::certify(&db, &actor, id, &c).await.map_err(fail)?;
+            println!("`{login}` certified for {domain} until {valid_until}");
+        }
+        UserCommand::ResetPassword { login } => {
+            let id = ops::user_id(&db, login).await.map_err(fail)?;
+            let p = ops::reset_password(&db, &actor, id).await.map_err(fail)?;
+            println!("one-time password for `{login}`: {p}  (shown once; to be changed at next sign-in)");
+        }
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn org(settings: &Settings, cmd: &OrgCommand) -> anyhow::Result<ExitCode> {
+    let OrgCommand::Import { file } = cmd;
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let doc: crate::admin::ops::OrgDoc = if file.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+    } else {
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+    };
+    let db = open_db(settings).await?;
+    let s = crate::admin::ops::import_org(&db, &crate::auth::store::Actor::cli(), &doc).await.map_err(fail)?;
+    println!(
+        "departments: {} created, {} updated; teams: {} created, {} updated; members: {} created, {} updated; {} roles granted, {} certifications set",
+        s.departments_created,
+        s.departments_updated,
+        s.teams_created,
+        s.teams_updated,
+        s.members_created.len(),
+        s.members_updated,
+        s.roles_granted,
+        s.certifications_set
+    );
+    for c in &s.members_created {
+        if let Some(p) = &c.one_time_password {
+            println!("  {:<24} one-time password {p}", c.login);
+        }
+    }
+    db.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Settings in layers: built-in defaults, then `casegrid.toml` (or the file named by `--config`),
 //! then `CASEGRID_*` environment variables (`CASEGRID_LISTEN`, `CASEGRID_DATA`,
-//! `CASEGRID_LIMITS__MAX_MEMORY_BYTES`, …), then command-line flags.
+//! `CASEGRID_DATABASE_URL`, `CASEGRID_AUTH__COOKIE_SECURE`, `CASEGRID_LIMITS__MAX_MEMORY_BYTES`, …),
+//! then command-line flags.
 
 use crate::plugins::Limits;
 use serde::Deserialize;
@@ -21,6 +22,13 @@ pub struct Settings {
     /// When a citizen's text is routed without a person.
     #[serde(default)]
     pub routing: crate::routing::RoutingRules,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`); without one, SQLite in the data
+    /// directory.
+    #[serde(default)]
+    pub database_url: Option<crate::auth::secrets::Secret>,
+    /// Sessions, sign-in throttling, rate limits, the first admin.
+    #[serde(default)]
+    pub auth: crate::auth::AuthSettings,
 }
 
 impl Settings {
@@ -40,6 +48,19 @@ impl Settings {
         );
         let s: Settings = b.build()?.try_deserialize()?;
         Ok(s)
+    }
+
+    /// Defaults for the given data and plugin directories, as tests and tools start it.
+    pub fn new(data: PathBuf, plugins: PathBuf) -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data,
+            plugins,
+            limits: Limits::default(),
+            routing: Default::default(),
+            database_url: None,
+            auth: Default::default(),
+        }
     }
 
     pub fn cache_dir(&self) -> PathBuf {

@@ -1,8 +1,12 @@
 //! `/api/v1/domains`: what each loaded domain plugin supplies — manifest, categories, forms,
 //! checklist — and its validation, assessment and classification, served the same way for every
-//! domain.
+//! domain. Reading what a domain publishes is public (APL art. 34: discretion benchmarks are
+//! published); validating a form is open to anyone filing one; assessing and classifying by hand
+//! are staff work.
 
 use crate::api_error::ApiError;
+use crate::auth::extract::Caller;
+use crate::auth::{Principal, Role};
 use crate::plugins::bindings::{Assessment, CategoryScore, FieldError, FieldValue, Form, Item, Manifest};
 use crate::plugins::{Granted, Plugin};
 use crate::server::{ApiJson, AppState};
@@ -160,11 +164,30 @@ struct AssessRequest {
     at: Option<i64>,
 }
 
+/// Assessment is casework: officers certified for the domain (APL art. 42: law-enforcement
+/// certificates), their team leads, and legal reviewers.
+fn may_assess(caller: &Principal, domain: &str) -> Result<(), ApiError> {
+    caller.require(&[Role::Officer, Role::TeamLead, Role::LegalReviewer])?;
+    if caller.has_any(&[Role::TeamLead, Role::LegalReviewer])
+        || caller.certified_for(domain, &crate::store::today_cst())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-certified",
+            format!("no valid law-enforcement certificate for `{domain}`"),
+        ))
+    }
+}
+
 async fn assess(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(domain): Path<String>,
     ApiJson(req): ApiJson<AssessRequest>,
 ) -> Result<Json<Assessment>, ApiError> {
+    may_assess(&caller, &domain)?;
     let p = plugin(&state, &domain)?;
     Ok(Json(p.assess(&req.item, req.facts, reference_time(req.at)?).await?))
 }
@@ -175,11 +198,17 @@ struct ClassifyRequest {
     text: String,
 }
 
+/// Classifying by hand is the command centre's and the teams' tool; citizens' reports are
+/// classified by intake itself.
+const CLASSIFIERS: &[Role] = &[Role::Dispatcher, Role::Officer, Role::TeamLead];
+
 async fn classify(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(domain): Path<String>,
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Json<Vec<CategoryScore>>, ApiError> {
+    caller.require(CLASSIFIERS)?;
     let p = plugin(&state, &domain)?;
     Ok(Json(p.classify(&req.text, reference_time(None)?).await?))
 }
@@ -187,8 +216,10 @@ async fn classify(
 /// Which domain and category a citizen's words belong to, across every loaded domain, or triage.
 async fn classify_all(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Json<crate::routing::Decision>, ApiError> {
+    caller.require(CLASSIFIERS)?;
     let at = reference_time(None)?;
     Ok(Json(crate::routing::route(&state.registry, &req.text, at, state.routing).await))
 }

@@ -3,13 +3,16 @@
 
 #![deny(unsafe_code)] // the one exception, loading a precompiled plugin, is in plugins/cache.rs
 
+pub mod admin;
 pub mod api_error;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domains;
 pub mod plugins;
 pub mod routing;
 pub mod server;
+pub mod store;
 
 pub use config::Settings;
 pub use server::run;

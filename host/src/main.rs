@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
 }
 
 async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = cli.command.settings(cli.config.as_deref())?;
+    let settings = cli.settings()?;
     match &cli.command {
         Command::Serve { .. } => {
             let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -40,5 +40,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&settings, file),
         Command::Plugin(PluginCommand::Inspect { file }) => plugin_inspect(&settings, file),
+        Command::User(cmd) => casegrid::cli::user(&settings, cmd).await,
+        Command::Org(cmd) => casegrid::cli::org(&settings, cmd).await,
     }
 }

@@ -1,8 +1,10 @@
 //! The HTTP server: state, router, and `run`, which tests call exactly as `main` does.
 
 use crate::api_error::ApiError;
+use crate::auth::AuthState;
 use crate::config::Settings;
 use crate::plugins::{LoadFailure, Registry, Runtime};
+use crate::store::Db;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
@@ -10,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -18,6 +21,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub registry: Arc<Registry>,
     pub routing: crate::routing::RoutingRules,
+    pub db: Db,
+    pub auth: Arc<AuthState>,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -34,10 +39,31 @@ pub async fn run(
     if registry.is_empty() {
         tracing::warn!(dir = %settings.plugins.display(), "no domain plugin loaded: run scripts/build-plugins, or set CASEGRID_PLUGINS");
     }
-    let state = AppState { runtime, registry: Arc::new(registry), routing: settings.routing };
-    tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), "casegrid serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
+    crate::auth::ensure_admin(&db, &settings.auth).await?;
+    let auth = Arc::new(AuthState::new(settings.auth));
+    let state = AppState { runtime, registry: Arc::new(registry), routing: settings.routing, db: db.clone(), auth };
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), backend = ?db.backend(), "casegrid serving");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    housekeeping.abort();
+    db.close().await;
+    served?;
     Ok(())
+}
+
+/// Periodic clean-up: expired sessions.
+async fn housekeeping(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match crate::auth::store::purge_expired_sessions(&state.db, state.auth.idle_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,7 +73,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::domains::routes())
+        .merge(crate::auth::routes::routes())
+        .merge(crate::admin::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::extract::authenticate))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

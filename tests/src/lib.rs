@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -53,69 +54,295 @@ impl Drop for TempDir {
     }
 }
 
-/// A server running in this process, stopped when dropped.
+/// The first admin's password in test servers (set through `auth.bootstrap_admin_password`).
+pub const ADMIN_PASSWORD: &str = "Test-root-pw-2026";
+
+/// The eight bundled domains.
+pub const BUNDLED_DOMAINS: [&str; 8] = [
+    "housing",
+    "transport",
+    "ecology",
+    "natural-resources",
+    "culture-tourism",
+    "labour",
+    "industry-energy",
+    "commerce",
+];
+
+/// Every domain a test plugin may have (the bundled ones and the fixtures'): the staff account of
+/// [`App::spawn`] is certified for each.
+pub fn test_domains() -> Vec<&'static str> {
+    BUNDLED_DOMAINS.iter().copied().chain(["hostile", "python-fixture"]).collect()
+}
+
+/// A server running in this process, stopped when dropped. Its requests through [`App::get`]
+/// and [`App::post`] carry the API token of a staff account (officer certified for every test
+/// domain, and dispatcher); [`App::anon`] sends none.
 pub struct App {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    _data: TempDir,
-    _plugins: TempDir,
+    /// The staff account's API token.
+    pub token: String,
+    pub settings: casegrid::Settings,
+    data: Arc<TempDir>,
+    plugins: Arc<TempDir>,
+    pg: Option<Arc<PgDatabase>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Test settings: plain-HTTP cookies, no sign-in rate limit, a known admin password.
+pub fn test_settings(data: &Path, plugins: &Path) -> casegrid::Settings {
+    let mut s = casegrid::Settings::new(data.to_path_buf(), plugins.to_path_buf());
+    s.auth.cookie_secure = false;
+    s.auth.login_per_minute = 0;
+    s.auth.bootstrap_admin_password = Some(casegrid::auth::secrets::Secret::new(ADMIN_PASSWORD));
+    s
+}
+
+/// The database a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A file in the server's fresh data directory.
+    Sqlite,
+    /// A fresh database on the machine's PostgreSQL server (`CASEGRID_TEST_POSTGRES`, default
+    /// `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
+    Postgres,
+}
+
+/// The PostgreSQL server the tests create their databases on.
+pub fn postgres_server() -> String {
+    std::env::var("CASEGRID_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database made for one test, dropped when the last server using it is gone.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        use sqlx::Connection;
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("casegrid_test_{}_{n}", std::process::id());
+        let server = postgres_server();
+        let mut c = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {server} is not reachable ({e}): start it (.ci/run does), or set CASEGRID_TEST_POSTGRES"
+            )
+        });
+        // Two statements: PostgreSQL runs a multi-statement string as one transaction, which
+        // DROP and CREATE DATABASE refuse.
+        for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.expect("create a test database");
+        }
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b).to_string();
+        PgDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (postgres_server(), self.name.clone());
+        // Drop cannot await: a thread with its own runtime does it.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&server).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut c)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
 }
 
 impl App {
     /// Starts the server with exactly these plugin components in its plugin directory.
     pub async fn spawn(components: &[&Path]) -> App {
+        Self::spawn_with(components, |_| {}).await
+    }
+
+    /// Starts the server on a fresh database of the given backend.
+    pub async fn spawn_on(backend: Backend, components: &[&Path]) -> App {
+        Self::spawn_on_with(backend, components, |_| {}).await
+    }
+
+    /// Starts the server with test settings changed by `tweak`.
+    pub async fn spawn_with(components: &[&Path], tweak: impl FnOnce(&mut casegrid::Settings)) -> App {
+        Self::spawn_on_with(Backend::Sqlite, components, tweak).await
+    }
+
+    pub async fn spawn_on_with(
+        backend: Backend,
+        components: &[&Path],
+        tweak: impl FnOnce(&mut casegrid::Settings),
+    ) -> App {
         let data = TempDir::new("data");
         let plugins = TempDir::new("plugins");
         for c in components {
             std::fs::copy(c, plugins.0.join(c.file_name().expect("a file"))).expect("copy a plugin");
         }
-        let settings = casegrid::Settings {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            data: data.0.clone(),
-            plugins: plugins.0.clone(),
-            limits: Default::default(),
-            routing: Default::default(),
+        let mut settings = test_settings(&data.0, &plugins.0);
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let db = PgDatabase::create().await;
+                settings.database_url = Some(casegrid::auth::secrets::Secret::new(db.url.clone()));
+                Some(Arc::new(db))
+            }
         };
+        tweak(&mut settings);
+        let mut app = Self::start(settings, Arc::new(data), Arc::new(plugins), pg).await;
+        app.token = app.staff_token().await;
+        app
+    }
+
+    /// A second server process on the same database (and data directory), as a second host
+    /// behind a balancer would be.
+    pub async fn another(&self) -> App {
+        let mut app =
+            Self::start(self.settings.clone(), self.data.clone(), self.plugins.clone(), self.pg.clone()).await;
+        app.token = self.token.clone();
+        app
+    }
+
+    /// Stops this server and starts it again on the same database.
+    pub async fn restart(mut self) -> App {
+        let (settings, data, plugins, pg, token) =
+            (self.settings.clone(), self.data.clone(), self.plugins.clone(), self.pg.clone(), self.token.clone());
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("the server task").expect("the server ran cleanly");
+        }
+        let mut app = Self::start(settings, data, plugins, pg).await;
+        app.token = token;
+        app
+    }
+
+    async fn start(
+        settings: casegrid::Settings,
+        data: Arc<TempDir>,
+        plugins: Arc<TempDir>,
+        pg: Option<Arc<PgDatabase>>,
+    ) -> App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a local address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(casegrid::run(settings, listener, async {
+        let task = tokio::spawn(casegrid::run(settings.clone(), listener, async {
             let _ = stopped.await;
         }));
-        let app = App {
+        let mut app = App {
             addr,
             client: reqwest::Client::new(),
-            _data: data,
-            _plugins: plugins,
+            token: String::new(),
+            settings,
+            data,
+            plugins,
+            pg,
             stop: Some(stop),
             task: Some(task),
         };
         // `run` binds before loading plugins; wait until it answers.
+        let mut up = false;
         for _ in 0..600 {
             if app.client.get(app.url("/healthz")).send().await.is_ok() {
-                return app;
+                up = true;
+                break;
+            }
+            if app.task.as_ref().is_some_and(|t| t.is_finished()) {
+                let t = app.task.take().expect("the task");
+                panic!("the server stopped: {:?}", t.await);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("the server did not come up");
+        assert!(up, "the server did not come up");
+        app
+    }
+
+    /// Creates the staff account through the API, as an admin would, and returns its token.
+    async fn staff_token(&self) -> String {
+        let admin = self.sign_in("admin", ADMIN_PASSWORD).await;
+        let domains = test_domains();
+        let certs: Vec<serde_json::Value> = domains
+            .iter()
+            .map(|d| serde_json::json!({"domain": d, "number": format!("TEST-{d}"), "valid_until": "2099-12-31"}))
+            .collect();
+        let doc = serde_json::json!({
+            "departments": [{"code": "TEST", "name": "测试支队"}],
+            "teams": [{"code": "TEST-T", "name": "测试中队", "department": "TEST", "domains": domains}],
+            "members": [{"login": "tester", "display_name": "测试员", "certifications": certs,
+                         "roles": [{"role": "officer", "team": "TEST-T"}, {"role": "dispatcher"}]}]
+        });
+        let (s, out) = admin.post("/api/v1/org/import", doc).await;
+        assert_eq!(s, 200, "{out}");
+        let otp = out["members_created"][0]["one_time_password"].as_str().expect("a one-time password").to_string();
+        let tester = self.sign_in_changing("tester", &otp, "Staff-pw-2026-xy").await;
+        tester.new_token("tests").await
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
+    /// GET as the staff account.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self.client.get(self.url(path)).send().await.expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        send(self.client.get(self.url(path)).bearer_auth(&self.token)).await
     }
 
+    /// POST as the staff account.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.client.post(self.url(path)).json(&body).send().await.expect("POST");
+        send(self.client.post(self.url(path)).bearer_auth(&self.token).json(&body)).await
+    }
+
+    /// Requests without credentials.
+    pub fn anon(&self) -> As<'_> {
+        As { app: self, auth: Auth::None }
+    }
+
+    /// Requests with this API token.
+    pub fn with_token(&self, token: &str) -> As<'_> {
+        As { app: self, auth: Auth::Token(token.to_string()) }
+    }
+
+    /// Signs in through `POST /api/v1/auth/login`; panics unless it succeeds.
+    pub async fn sign_in(&self, login: &str, password: &str) -> As<'_> {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .expect("POST login");
         let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("cg_session="))
+            .map(|v| v.split(';').next().unwrap_or("").to_string());
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "sign-in of {login}: {body}");
+        let csrf = body["csrf_token"].as_str().expect("a CSRF token").to_string();
+        As { app: self, auth: Auth::Session { cookie: cookie.expect("a session cookie"), csrf } }
+    }
+
+    /// Signs in with a one-time password and changes it, as a new account must.
+    pub async fn sign_in_changing(&self, login: &str, otp: &str, new_password: &str) -> As<'_> {
+        let s = self.sign_in(login, otp).await;
+        let (st, b) = s
+            .post("/api/v1/auth/password", serde_json::json!({"current_password": otp, "new_password": new_password}))
+            .await;
+        assert_eq!(st, 204, "password change of {login}: {b}");
+        s
     }
 
     /// Stops the server and waits for it to finish.
@@ -140,4 +367,72 @@ impl Drop for App {
 /// Seconds since the Unix epoch now.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs() as i64
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = req.send().await.expect("a request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    Token(String),
+    /// A browser's session: its cookie, and the CSRF token its pages send with changes.
+    Session {
+        cookie: String,
+        csrf: String,
+    },
+}
+
+/// Requests made as one caller.
+pub struct As<'a> {
+    pub app: &'a App,
+    pub auth: Auth,
+}
+
+impl As<'_> {
+    /// A request with this caller's credentials (and, for a session, its CSRF token).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.app.client.request(method, self.app.url(path));
+        match &self.auth {
+            Auth::None => rb,
+            Auth::Token(t) => rb.bearer_auth(t),
+            Auth::Session { cookie, csrf } => {
+                rb.header("cookie", format!("cg_session={cookie}")).header("x-csrf-token", csrf)
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        send(self.request(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        send(self.request(reqwest::Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// The session cookie's value, for a session.
+    pub fn cookie(&self) -> Option<&str> {
+        match &self.auth {
+            Auth::Session { cookie, .. } => Some(cookie),
+            _ => None,
+        }
+    }
+
+    /// Creates an API token from this session; returns it.
+    pub async fn new_token(&self, name: &str) -> String {
+        let (s, b) = self.post("/api/v1/tokens", serde_json::json!({"name": name})).await;
+        assert_eq!(s, 201, "token: {b}");
+        b["token"].as_str().expect("the token").to_string()
+    }
 }

@@ -159,6 +159,7 @@ async fn bad_input_gets_a_clear_error_naming_the_field() {
     let r = app
         .client
         .post(app.url("/api/v1/domains/housing/assess"))
+        .bearer_auth(&app.token)
         .body("{")
         .header("content-type", "application/json")
         .send()

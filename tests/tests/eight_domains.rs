@@ -6,16 +6,7 @@ use casegrid_tests::{App, casegrid_bin, plugin};
 use serde_json::{Value, json};
 use std::process::Command;
 
-const DOMAINS: [&str; 8] = [
-    "housing",
-    "transport",
-    "ecology",
-    "natural-resources",
-    "culture-tourism",
-    "labour",
-    "industry-energy",
-    "commerce",
-];
+use casegrid_tests::BUNDLED_DOMAINS as DOMAINS;
 
 async fn all_eight() -> App {
     let files: Vec<_> = DOMAINS.iter().map(|d| plugin(d)).collect();

@@ -169,9 +169,9 @@ async fn the_host_keeps_serving_while_a_hostile_plugin_misbehaves() {
     let mut calls = Vec::new();
     for i in 0..24 {
         let text = if i % 3 == 0 { "loop" } else { "hello" };
-        let (client, url) = (app.client.clone(), app.url("/api/v1/domains/hostile/classify"));
+        let (client, url, token) = (app.client.clone(), app.url("/api/v1/domains/hostile/classify"), app.token.clone());
         calls.push(tokio::spawn(async move {
-            client.post(url).json(&json!({ "text": text })).send().await.unwrap().status().as_u16()
+            client.post(url).bearer_auth(token).json(&json!({ "text": text })).send().await.unwrap().status().as_u16()
         }));
     }
     let mut statuses = Vec::new();

@@ -1,0 +1,189 @@
+//! The database: SQLite (a file under the data directory, WAL) by default, PostgreSQL when a
+//! database URL is configured. One pool type serves both (sqlx's `Any` driver); SQL that is the same
+//! in both dialects is written once, with `$1` placeholders, which both accept. Where the dialects
+//! differ, code asks [`Db::backend`]. Times are stored as Unix milliseconds (`BIGINT`), dates as
+//! `YYYY-MM-DD` text, so that both backends compare them the same way.
+
+mod migrate;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+pub use sqlx::Row as _;
+pub use sqlx::any::AnyRow as Row;
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write: the thing already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database schema: {0}")]
+    Schema(String),
+}
+
+impl StoreError {
+    /// Maps a unique violation to `Conflict(what)`, anything else to `Db`.
+    pub fn unique(e: sqlx::Error, what: impl Into<String>) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what.into()),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Db {
+    /// Opens the configured database and brings its schema up to date.
+    /// `url`: a `postgres://` URL; without one, `data/casegrid.sqlite3` is used.
+    pub async fn open(url: Option<&str>, data: &Path) -> anyhow::Result<Db> {
+        install_default_drivers();
+        let db = match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(u)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL ({}): {e}", redact_url(u)))?;
+                Db { pool, backend: Backend::Postgres }
+            }
+            Some(u) if u.starts_with("sqlite:") => Self::sqlite(u).await?,
+            Some(u) => anyhow::bail!("database_url must start with postgres:// or sqlite: (got {})", redact_url(u)),
+            None => {
+                std::fs::create_dir_all(data)
+                    .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data.display()))?;
+                let file = data.join("casegrid.sqlite3");
+                Self::sqlite(&format!("sqlite://{}?mode=rwc", file.display())).await?
+            }
+        };
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    async fn sqlite(url: &str) -> anyhow::Result<Db> {
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer at a time; more connections only help readers.
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers go on while one writer commits; a writer waits for the
+                    // lock rather than failing at once.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
+        Ok(Db { pool, backend: Backend::Sqlite })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads and then writes fails with SQLITE_BUSY when
+    /// another writer committed in between, instead of waiting.
+    pub async fn write(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A URL for messages: the password, if any, replaced.
+pub fn redact_url(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &u[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &u[..s + 3], &creds[..c], &u[at..]),
+                None => u.to_string(),
+            }
+        }
+        _ => u.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}
+
+/// Unix milliseconds as RFC 3339 in UTC (`2026-11-26T19:05:03.120Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
+
+/// Today's date in China Standard Time (UTC+8), `YYYY-MM-DD`: the date certificates and
+/// deadlines are read in.
+pub fn today_cst() -> String {
+    rfc3339(now_ms() + 8 * 3_600_000)[..10].to_string()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
