@@ -29,6 +29,12 @@ pub struct Settings {
     /// Sessions, sign-in throttling, rate limits, the first admin.
     #[serde(default)]
     pub auth: crate::auth::AuthSettings,
+    /// Citizens' reports: deadlines, duplicates, attachments, the calendar.
+    #[serde(default)]
+    pub intake: crate::intake::IntakeSettings,
+    /// Webhooks and the outbox worker.
+    #[serde(default)]
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Settings {
@@ -60,6 +66,8 @@ impl Settings {
             routing: Default::default(),
             database_url: None,
             auth: Default::default(),
+            intake: Default::default(),
+            notify: Default::default(),
         }
     }
 

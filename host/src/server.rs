@@ -3,6 +3,7 @@
 use crate::api_error::ApiError;
 use crate::auth::AuthState;
 use crate::config::Settings;
+use crate::intake::IntakeState;
 use crate::plugins::{LoadFailure, Registry, Runtime};
 use crate::store::Db;
 use axum::extract::rejection::JsonRejection;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub routing: crate::routing::RoutingRules,
     pub db: Db,
     pub auth: Arc<AuthState>,
+    pub intake: Arc<IntakeState>,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -42,26 +44,47 @@ pub async fn run(
     let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
     crate::auth::ensure_admin(&db, &settings.auth).await?;
     let auth = Arc::new(AuthState::new(settings.auth));
-    let state = AppState { runtime, registry: Arc::new(registry), routing: settings.routing, db: db.clone(), auth };
+    let intake = Arc::new(IntakeState {
+        calendar: crate::clock::Calendar::load(&settings.intake.calendar_files)?,
+        objects: Arc::new(crate::intake::objects::LocalFiles::new(settings.data.join("attachments"))),
+        notify: settings.notify.clone(),
+        settings: settings.intake,
+    });
+    let state =
+        AppState { runtime, registry: Arc::new(registry), routing: settings.routing, db: db.clone(), auth, intake };
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let worker_name = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
+    let outbox = tokio::spawn(crate::notify::worker(db.clone(), settings.notify, worker_name));
     tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), backend = ?db.backend(), "casegrid serving");
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     housekeeping.abort();
+    outbox.abort();
     db.close().await;
     served?;
     Ok(())
 }
 
-/// Periodic clean-up: expired sessions.
+/// Periodic work: the reports' clock every 30 s, expired sessions every 10 minutes.
 async fn housekeeping(state: AppState) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    let remind = i64::from(state.intake.settings.remind_before_minutes) * 60_000;
+    for n in 0u64.. {
         every.tick().await;
-        match crate::auth::store::purge_expired_sessions(&state.db, state.auth.idle_ms()).await {
-            Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
+        let now = crate::store::now_ms();
+        match crate::intake::deadlines::tick(&state.db, &state.intake.notify, now, remind).await {
+            Ok(t) if t.reminded + t.escalated > 0 => {
+                tracing::info!(reminded = t.reminded, escalated = t.escalated, "report deadlines")
+            }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            Err(e) => tracing::warn!(error = %e, "checking report deadlines failed"),
+        }
+        if n % 20 == 0 {
+            match crate::auth::store::purge_expired_sessions(&state.db, state.auth.idle_ms()).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
         }
     }
 }
@@ -75,6 +98,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::domains::routes())
         .merge(crate::auth::routes::routes())
         .merge(crate::admin::routes())
+        .merge(crate::intake::routes::routes(
+            state.intake.settings.max_attachments * state.intake.settings.max_attachment_bytes + (1 << 20),
+        ))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::extract::authenticate))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -436,3 +436,75 @@ impl As<'_> {
         b["token"].as_str().expect("the token").to_string()
     }
 }
+
+/// A webhook receiver on `127.0.0.1:0`: records each delivery (its headers and body) and answers
+/// 503 to the first `fail_first` ones, 200 after.
+pub struct Hook {
+    pub url: String,
+    pub received: Arc<std::sync::Mutex<Vec<Delivery>>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub event: String,
+    pub id: String,
+    pub signature: String,
+    pub body: String,
+}
+
+impl Hook {
+    pub async fn start(fail_first: usize) -> Hook {
+        let received: Arc<std::sync::Mutex<Vec<Delivery>>> = Arc::default();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (rec, seen2) = (received.clone(), seen.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (rec, seen) = (rec.clone(), seen2.clone());
+                async move {
+                    if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail_first {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    rec.lock().unwrap().push(Delivery {
+                        event: h("x-casegrid-event"),
+                        id: h("x-casegrid-delivery"),
+                        signature: h("x-casegrid-signature"),
+                        body,
+                    });
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Hook { url, received }
+    }
+
+    /// Waits (up to `secs`) until at least `n` deliveries arrived; returns them.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Delivery> {
+        for _ in 0..secs * 20 {
+            let got = self.received.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let got = self.received.lock().unwrap().clone();
+        panic!("{} deliveries after {secs} s, expected {n}: {got:?}", got.len());
+    }
+
+    /// Settings that send every event to this receiver, signed with `secret`.
+    pub fn settings(&self, secret: &str) -> casegrid::notify::NotifySettings {
+        casegrid::notify::NotifySettings {
+            webhooks: vec![casegrid::notify::Webhook {
+                url: self.url.clone(),
+                secret: casegrid::auth::secrets::Secret::new(secret),
+                events: vec![],
+            }],
+            poll_millis: 100,
+            max_attempts: 10,
+        }
+    }
+}

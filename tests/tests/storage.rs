@@ -2,7 +2,7 @@
 //! running server. `.ci/run` starts the machine's PostgreSQL; without it the PostgreSQL half fails
 //! and says so, it is not skipped.
 
-use casegrid_tests::{ADMIN_PASSWORD, App, Backend};
+use casegrid_tests::{ADMIN_PASSWORD, App, Backend, Hook, plugin};
 use serde_json::{Value, json};
 
 /// Each story as one test per backend.
@@ -24,6 +24,7 @@ on_both_backends!(
     concurrent_registrations_all_land,
     a_taken_login_or_email_is_a_conflict_and_nothing_is_half_written,
     two_hosts_on_one_database_share_sessions_tokens_and_lockouts,
+    reports_through_two_hosts_are_dispatched_and_each_message_is_delivered_once,
 );
 
 async fn accounts_and_their_record_survive_a_restart_and_the_schema_is_migrated_once(backend: Backend) {
@@ -121,6 +122,46 @@ async fn two_hosts_on_one_database_share_sessions_tokens_and_lockouts(backend: B
     assert_eq!(b.anon().post("/api/v1/auth/login", wrong).await.0, 401);
     let (s, e) = a.anon().post("/api/v1/auth/login", json!({"login": "tester", "password": "Staff-pw-2026-xy"})).await;
     assert_eq!((s, e["error"]["code"].as_str()), (429, Some("account-locked")));
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn reports_through_two_hosts_are_dispatched_and_each_message_is_delivered_once(backend: Backend) {
+    let hook = Hook::start(0).await;
+    let notify = hook.settings("k");
+    let a = App::spawn_on_with(backend, &[&plugin("housing")], |s| s.notify = notify).await;
+    let b = a.another().await;
+    let admin = a.sign_in("admin", ADMIN_PASSWORD).await;
+    let grid = json!({"type": "FeatureCollection", "fallback": {"housing": "TEST-T"}, "features": [
+        {"type": "Feature", "properties": {"code": "C1", "name": "一", "coverage": {"housing": "TEST-T"}},
+         "geometry": {"type": "Polygon", "coordinates": [[[120.0, 30.0], [120.1, 30.0], [120.1, 30.1], [120.0, 30.1], [120.0, 30.0]]]}}]});
+    let (s, g) = admin.post("/api/v1/grid/import", grid).await;
+    assert_eq!(s, 200, "{g}");
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        let (client, url) = if i % 2 == 0 { (a.client.clone(), a.url("/api/v1/reports")) } else { (b.client.clone(), b.url("/api/v1/reports")) };
+        calls.push(tokio::spawn(async move {
+            let body = json!({"description": format!("楼顶违章搭建彩钢房 {i}"), "domain": "housing", "category": "illegal-construction",
+                              "location": {"lat": 30.05, "lon": 120.05}});
+            let r = client.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut codes = std::collections::BTreeSet::new();
+    for c in calls {
+        let (s, r) = c.await.unwrap();
+        assert_eq!((s, r["status"].as_str()), (201, Some("dispatched")), "{r}");
+        codes.insert(r["tracking_code"].as_str().unwrap().to_string());
+    }
+    assert_eq!(codes.len(), 30);
+    let (_, list) = b.get("/api/v1/reports?limit=1000").await;
+    assert_eq!(list["reports"].as_array().unwrap().len(), 30);
+    // Both hosts' workers poll the one outbox: every message arrives, none twice.
+    let got = hook.wait_for(30, 20).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let got = if hook.received.lock().unwrap().len() > got.len() { hook.received.lock().unwrap().clone() } else { got };
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!((got.len(), ids.len()), (30, 30), "each delivered exactly once");
     b.stop().await;
     a.stop().await;
 }

@@ -7,7 +7,10 @@ use super::{Backend, Db, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "accounts", include_str!("migrations/0001_accounts.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "accounts", include_str!("migrations/0001_accounts.sql")),
+    (2, "intake", include_str!("migrations/0002_intake.sql")),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let id = match backend {

@@ -1,0 +1,80 @@
+//! The clock on reports: a reminder to the team before a deadline, an escalation to the team lead
+//! and the command centre after it. Each fires once per deadline (a reopened or transferred report
+//! starts afresh), whichever host's worker sees it first.
+
+use super::store::{self, ReportRow};
+use crate::auth::store::Actor;
+use crate::notify::NotifySettings;
+use crate::store::{Db, StoreError, rfc3339};
+use serde_json::json;
+use sqlx::Row;
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    pub reminded: usize,
+    pub escalated: usize,
+}
+
+/// Looks at the clock as of `now` (Unix ms): reminds `remind_before_ms` before the handling
+/// deadline, escalates after the acknowledgement deadline (not yet acknowledged) or the handling
+/// deadline (not yet closed).
+pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: i64) -> Result<Tick, StoreError> {
+    let mut t = Tick::default();
+    let due_soon: Vec<i64> = sqlx::query(
+        "SELECT id FROM reports WHERE status IN ('dispatched', 'accepted') AND reminded_at IS NULL AND handle_due_at IS NOT NULL \
+         AND handle_due_at - $1 <= $2 AND handle_due_at > $2",
+    )
+    .bind(remind_before_ms)
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    for id in due_soon {
+        if fire(db, notify, id, "reminded_at", "reminder", "report.due-soon", now).await? {
+            t.reminded += 1;
+        }
+    }
+    let overdue: Vec<i64> = sqlx::query(
+        "SELECT id FROM reports WHERE escalated_at IS NULL AND ( \
+           (status IN ('triage', 'dispatched') AND acknowledged_at IS NULL AND ack_due_at IS NOT NULL AND ack_due_at <= $1) \
+           OR (status IN ('dispatched', 'accepted') AND handle_due_at IS NOT NULL AND handle_due_at <= $1))",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    for id in overdue {
+        if fire(db, notify, id, "escalated_at", "escalated", "report.overdue", now).await? {
+            t.escalated += 1;
+        }
+    }
+    Ok(t)
+}
+
+/// Marks and records one reminder or escalation; false when another worker got there first.
+async fn fire(
+    db: &Db,
+    notify: &NotifySettings,
+    id: i64,
+    column: &str,
+    kind: &str,
+    event: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut tx = db.write().await?;
+    let sql = format!("UPDATE reports SET {column} = $1 WHERE id = $2 AND {column} IS NULL");
+    if sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(id).execute(&mut *tx).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let Some(r): Option<ReportRow> = store::by_id(&mut tx, id).await? else { return Ok(false) };
+    let detail = json!({"ack_due_at": r.ack_due_at.map(rfc3339), "handle_due_at": r.handle_due_at.map(rfc3339), "team_id": r.team_id});
+    store::add_event(&mut tx, id, kind, &Actor::system(), false, None, detail).await?;
+    crate::notify::enqueue(&mut tx, notify, event, &super::event_body(&r, id)).await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,621 @@
+//! Citizens' reports ("People's e-Eye"): intake at any hour, validated by the domain plugin's report
+//! form; routing by classification when the citizen does not know the domain; dispatch to the team
+//! covering the place; the team's actions; the clock; the citizen's tracking, rating and reopening.
+//! A report is stored whole, with its attachments, its first timeline entries and its outbox
+//! messages, in one transaction, or not at all.
+
+pub mod deadlines;
+pub mod objects;
+pub mod routes;
+pub mod store;
+
+use crate::api_error::ApiError;
+use crate::auth::store::{Actor, Conn};
+use crate::clock::Calendar;
+use crate::dispatch::geo::GeoPoint;
+use crate::notify::NotifySettings;
+use crate::plugins::bindings::{Attachment, Datetime, FieldValue, TimeUnit, Value as PValue};
+use crate::server::AppState;
+use crate::store::{StoreError, now_ms, rfc3339};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use store::{AttachmentRow, ReportRow};
+
+/// `[intake]` in the settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// A dispatched report is acknowledged within this many working days (categories whose limit
+    /// is in hours are acknowledged within that limit).
+    pub acknowledge_working_days: u32,
+    /// Open reports of the same category this close…
+    pub duplicate_radius_m: f64,
+    /// …and this recent are suggested as duplicates.
+    pub duplicate_window_days: u32,
+    pub max_attachments: usize,
+    pub max_attachment_bytes: usize,
+    /// A citizen may reopen a closed report within this many days.
+    pub reopen_days: u32,
+    /// The team is reminded this long before a deadline.
+    pub remind_before_minutes: u32,
+    /// Extra working-day calendar files (TOML), added to the bundled official calendar.
+    pub calendar_files: Vec<std::path::PathBuf>,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            acknowledge_working_days: 1,
+            duplicate_radius_m: 200.0,
+            duplicate_window_days: 7,
+            max_attachments: 9,
+            max_attachment_bytes: 10 << 20,
+            reopen_days: 7,
+            remind_before_minutes: 240,
+            calendar_files: Vec::new(),
+        }
+    }
+}
+
+/// Intake's share of the server state.
+#[derive(Debug)]
+pub struct IntakeState {
+    pub settings: IntakeSettings,
+    pub calendar: Calendar,
+    pub objects: Arc<dyn objects::ObjectStore>,
+    pub notify: NotifySettings,
+}
+
+fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).field(field)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatLon {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A report as a citizen (or an Open311 client) sends it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    pub description: String,
+    /// The domain, if the citizen knows it; else the platform classifies the text.
+    pub domain: Option<String>,
+    /// A report category of the domain.
+    pub category: Option<String>,
+    pub location: Option<LatLon>,
+    pub address: Option<String>,
+    /// When it happened, RFC 3339 (`2026-11-26T09:30:00+08:00`).
+    pub occurred_at: Option<String>,
+    pub contact: Option<Contact>,
+}
+
+/// An uploaded file, checked, before it is stored.
+pub struct Upload {
+    pub file_name: String,
+    pub media_type: String,
+    pub bytes: bytes::Bytes,
+}
+
+/// Where a report came from.
+pub struct Origin {
+    pub source: &'static str,
+    pub citizen: Option<i64>,
+    pub open311_key: Option<i64>,
+    pub actor: Actor,
+}
+
+/// What the citizen is told at once.
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    pub id: i64,
+    pub tracking_code: String,
+    pub status: String,
+    pub domain: Option<String>,
+    pub category: Option<String>,
+    /// The team's name, when one was assigned.
+    pub team: Option<String>,
+    /// When the citizen can expect a response.
+    pub expected_response_by: Option<String>,
+    pub routing: RoutingNote,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoutingNote {
+    /// `given` (the citizen chose), `classified`, or `triage`.
+    pub how: &'static str,
+    pub reason: String,
+}
+
+/// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`) into (Unix ms, offset minutes).
+pub fn parse_rfc3339(s: &str) -> Option<(i64, i16)> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let day = crate::clock::Day::parse(s.get(..10)?)?;
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let frac = s.get(start..i)?;
+        if frac.is_empty() {
+            return None;
+        }
+        ms = format!("{:0<3}", &frac[..frac.len().min(3)]).parse::<i64>().ok()?;
+    }
+    let offset_min: i64 = match s.get(i..)? {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let (oh, om): (i64, i64) = (tz[1..3].parse().ok()?, tz[4..6].parse().ok()?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if tz.starts_with('-') { -m } else { m }
+        }
+        _ => return None,
+    };
+    // The date is read as a calendar date, not in CST: undo Day's +8 h.
+    let utc_midnight = day.0 * 86_400_000;
+    Some((utc_midnight + ((h * 60 + mi) * 60 + sec) * 1000 + ms - offset_min * 60_000, offset_min as i16))
+}
+
+fn tracking_code() -> String {
+    // 12 symbols of 32 (60 bits): unguessable, short to read out on the phone, no 0/O or 1/I/L.
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let raw = crate::auth::secrets::random_bytes::<12>();
+    let s: String = raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    format!("{}-{}-{}", &s[..4], &s[4..8], &s[8..])
+}
+
+/// Normalises a tracking code as people type it (lower case, without dashes).
+pub fn normalise_code(s: &str) -> Option<String> {
+    let raw: String = s.chars().filter(|c| *c != '-' && !c.is_whitespace()).collect::<String>().to_uppercase();
+    (raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
+}
+
+/// The deadlines of a report received (or reopened) at `from` in a category with this response
+/// limit: (acknowledge by, handle by).
+pub fn deadlines(
+    cal: &Calendar,
+    s: &IntakeSettings,
+    from: i64,
+    limit: &crate::plugins::bindings::TimeLimit,
+) -> (i64, i64) {
+    match limit.unit {
+        TimeUnit::Hours => {
+            let due = from + i64::from(limit.amount) * 3_600_000;
+            (due, due)
+        }
+        TimeUnit::WorkingDays => {
+            let due = cal.end_of_working_days(from, limit.amount);
+            (cal.end_of_working_days(from, s.acknowledge_working_days).min(due), due)
+        }
+        TimeUnit::CalendarDays => {
+            let due = crate::clock::Day::of(from).0 + i64::from(limit.amount) + 1;
+            let due = crate::clock::Day(due).start_ms();
+            (cal.end_of_working_days(from, s.acknowledge_working_days).min(due), due)
+        }
+    }
+}
+
+/// Files a report: checks it, routes it, assigns it, stores it with its attachments and
+/// messages. Nothing is stored when it fails.
+pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec<Upload>) -> Result<Receipt, ApiError> {
+    let intake = &state.intake;
+    let now = now_ms();
+    // ---- the envelope ----
+    let description = r.description.trim().to_string();
+    if description.chars().count() < 5 {
+        return Err(invalid("description", "too-short", "describe what you saw in at least 5 characters"));
+    }
+    if description.chars().count() > 2000 {
+        return Err(invalid("description", "too-long", "at most 2000 characters"));
+    }
+    let at = match &r.location {
+        Some(l) => Some(
+            GeoPoint::new(l.lat, l.lon)
+                .ok_or_else(|| invalid("location", "out-of-range", "lat in [-90, 90], lon in [-180, 180] (WGS84)"))?,
+        ),
+        None => None,
+    };
+    let address = r.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_string);
+    if at.is_none() && address.is_none() {
+        return Err(invalid("location", "required", "give the location (lat, lon) or the address"));
+    }
+    if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
+        return Err(invalid("address", "too-long", "at most 200 characters"));
+    }
+    let occurred = match &r.occurred_at {
+        Some(t) => {
+            let (ms, off) = parse_rfc3339(t).ok_or_else(|| {
+                invalid("occurred_at", "invalid-datetime", "an RFC 3339 date and time, e.g. 2026-11-26T09:30:00+08:00")
+            })?;
+            // A few minutes' grace for the client's clock.
+            if ms > now + 300_000 {
+                return Err(invalid("occurred_at", "in-future", "cannot lie in the future"));
+            }
+            Some((ms, off))
+        }
+        None => None,
+    };
+    let contact = r.contact.clone().unwrap_or_default();
+    if let Some(e) = &contact.email
+        && !crate::auth::routes::is_email(e)
+    {
+        return Err(invalid("contact.email", "invalid-email", "not an e-mail address"));
+    }
+    if contact.name.as_ref().is_some_and(|n| n.chars().count() > 64) {
+        return Err(invalid("contact.name", "too-long", "at most 64 characters"));
+    }
+    if uploads.len() > intake.settings.max_attachments {
+        return Err(invalid("photos", "too-many", format!("at most {} files", intake.settings.max_attachments)));
+    }
+    for (i, u) in uploads.iter().enumerate() {
+        if u.bytes.len() > intake.settings.max_attachment_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "attachment-too-large",
+                format!("each file at most {} bytes", intake.settings.max_attachment_bytes),
+            )
+            .field(format!("photos[{i}]")));
+        }
+        if objects::sniff(&u.bytes) != Some(u.media_type.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "attachment-type",
+                format!("`{}` is not a {} image", u.file_name, u.media_type),
+            )
+            .field(format!("photos[{i}]")));
+        }
+    }
+
+    // ---- domain and category: given, classified, or triage ----
+    let (mut domain, mut category) = (r.domain.clone(), r.category.clone());
+    let routing;
+    match (&domain, &category) {
+        (None, Some(_)) => {
+            return Err(invalid("domain", "required", "a category belongs to a domain: give the domain too"));
+        }
+        (Some(d), Some(c)) => {
+            let p = state
+                .registry
+                .get(d)
+                .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
+            if !p.data().categories.iter().any(|x| &x.code == c) {
+                return Err(invalid("category", "unknown-category", format!("`{c}` is not a report category of {d}")));
+            }
+            routing = RoutingNote { how: "given", reason: "the reporter chose the domain and category".into() };
+        }
+        (Some(d), None) => {
+            let p = state
+                .registry
+                .get(d)
+                .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
+            let scores = p.classify(&description, now / 1000).await?;
+            match scores.first().filter(|s| s.score >= state.routing.min_score) {
+                Some(best) => {
+                    category = Some(best.category.clone());
+                    routing = RoutingNote {
+                        how: "classified",
+                        reason: format!("within {d}: {} scored {:.2}", best.category, best.score),
+                    };
+                }
+                None => {
+                    routing =
+                        RoutingNote { how: "triage", reason: format!("no category of {d} fits the text well enough") }
+                }
+            }
+        }
+        (None, None) => {
+            let decision = crate::routing::route(&state.registry, &description, now / 1000, state.routing).await;
+            match decision.outcome {
+                crate::routing::Outcome::Routed { domain: d, category: c } => {
+                    domain = Some(d);
+                    category = Some(c);
+                    routing = RoutingNote { how: "classified", reason: decision.reason };
+                }
+                crate::routing::Outcome::Triage => routing = RoutingNote { how: "triage", reason: decision.reason },
+            }
+        }
+    }
+
+    // ---- the domain's own report form ----
+    let code = tracking_code();
+    let keys: Vec<String> = uploads
+        .iter()
+        .map(|_| {
+            let d = crate::clock::Day::of(now).to_string();
+            format!("{}/{}/{}", &d[..4], &d[5..7], hex::encode(crate::auth::secrets::random_bytes::<16>()))
+        })
+        .collect();
+    if let Some(d) = &domain {
+        let p = state
+            .registry
+            .get(d)
+            .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
+        let mut values = vec![FieldValue { field: "description".into(), value: PValue::Text(description.clone()) }];
+        if let Some(c) = &category {
+            values.push(FieldValue { field: "category".into(), value: PValue::Choice(c.clone()) });
+        }
+        if let Some(p) = at {
+            values.push(FieldValue {
+                field: "location".into(),
+                value: PValue::Geo(crate::plugins::bindings::GeoPoint { lat: p.lat, lon: p.lon }),
+            });
+        }
+        if let Some(a) = &address {
+            values.push(FieldValue { field: "address".into(), value: PValue::Text(a.clone()) });
+        }
+        if let Some((ms, off)) = occurred {
+            values.push(FieldValue {
+                field: "occurred_at".into(),
+                value: PValue::Datetime(Datetime { seconds: ms.div_euclid(1000), offset_minutes: off }),
+            });
+        }
+        if !uploads.is_empty() {
+            let list = uploads
+                .iter()
+                .zip(&keys)
+                .map(|(u, k)| Attachment {
+                    id: k.clone(),
+                    media_type: u.media_type.clone(),
+                    size_bytes: u.bytes.len() as u64,
+                })
+                .collect();
+            values.push(FieldValue { field: "photos".into(), value: PValue::Attachments(list) });
+        }
+        if let Some(ph) = &contact.phone {
+            values.push(FieldValue { field: "contact_phone".into(), value: PValue::Text(ph.clone()) });
+        }
+        let errors = p.validate("report", values, now / 1000).await?;
+        if let Some(first) = errors.first() {
+            let field = match first.field.as_str() {
+                "contact_phone" => "contact.phone".to_string(),
+                "photos" => "photos".into(),
+                f => f.to_string(),
+            };
+            let mut e = invalid(field, "invalid-report", format!("{}: {}", first.field, first.message.en));
+            e.details = serde_json::to_value(&errors).ok();
+            return Err(e);
+        }
+    }
+
+    // ---- assignment and the clock ----
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (status, team_id, cell_id, assign_reason, ack_due, handle_due) = match (&domain, &category) {
+        (Some(d), Some(cat)) => {
+            let a = crate::dispatch::assign(&mut c, d, at).await?;
+            let limit = state
+                .registry
+                .get(d)
+                .and_then(|p| p.data().categories.iter().find(|x| &x.code == cat).map(|x| x.response));
+            let (ack, due) = limit
+                .map(|l| deadlines(&intake.calendar, &intake.settings, now, &l))
+                .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+            let status = if a.team_id.is_some() { "dispatched" } else { "triage" };
+            (status, a.team_id, a.cell.as_ref().map(|x| x.id), a.reason, ack, due)
+        }
+        _ => {
+            // Triage: the command centre routes it within the acknowledgement time.
+            let ack = intake.calendar.end_of_working_days(now, intake.settings.acknowledge_working_days);
+            ("triage", None, None, "waiting for a dispatcher".to_string(), Some(ack), None)
+        }
+    };
+    drop(c);
+
+    // ---- store: files first, then one transaction; files are removed if it fails ----
+    let mut rows = Vec::new();
+    for (u, k) in uploads.iter().zip(&keys) {
+        if let Err(e) = intake.objects.put(k, &u.bytes).await {
+            for done in &rows {
+                let AttachmentRow { object_key, .. } = done;
+                let _ = intake.objects.delete(object_key).await;
+            }
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()));
+        }
+        rows.push(AttachmentRow {
+            id: 0,
+            object_key: k.clone(),
+            file_name: u.file_name.chars().filter(|c| !c.is_control()).take(128).collect(),
+            media_type: u.media_type.clone(),
+            size_bytes: u.bytes.len() as i64,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&u.bytes)),
+        });
+    }
+    let report = ReportRow {
+        id: 0,
+        tracking_code: code.clone(),
+        source: origin.source.into(),
+        citizen_id: origin.citizen,
+        domain: domain.clone(),
+        category: category.clone(),
+        description,
+        lat: at.map(|p| p.lat),
+        lon: at.map(|p| p.lon),
+        address,
+        occurred_at: occurred.map(|o| o.0),
+        contact_name: contact.name.clone(),
+        contact_phone: contact.phone.clone(),
+        contact_email: contact.email.clone(),
+        status: status.into(),
+        team_id,
+        cell_id,
+        ack_due_at: ack_due,
+        handle_due_at: handle_due,
+        acknowledged_at: None,
+        closed_at: None,
+        result: None,
+        duplicate_of: None,
+        rating: None,
+        rating_comment: None,
+        reopened: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = store_new(state, &origin, &report, &rows, &routing, &assign_reason).await;
+    let id = match stored {
+        Ok(id) => id,
+        Err(e) => {
+            for r in &rows {
+                let _ = intake.objects.delete(&r.object_key).await;
+            }
+            return Err(e);
+        }
+    };
+    let team = match team_id {
+        Some(t) => {
+            let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+            crate::auth::store::org_index(&mut c).await?.team(t).map(|t| t.name.clone())
+        }
+        None => None,
+    };
+    Ok(Receipt {
+        id,
+        tracking_code: code,
+        status: status.into(),
+        domain,
+        category,
+        team,
+        expected_response_by: handle_due.or(ack_due).map(rfc3339),
+        routing,
+    })
+}
+
+async fn store_new(
+    state: &AppState,
+    origin: &Origin,
+    r: &ReportRow,
+    files: &[AttachmentRow],
+    routing: &RoutingNote,
+    assigned: &str,
+) -> Result<i64, ApiError> {
+    let mut tx = state.db.write().await?;
+    let id = store::insert(&mut tx, r, origin.open311_key).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "please send the report again")
+        }
+        other => other.into(),
+    })?;
+    for f in files {
+        store::add_attachment(&mut tx, id, f).await?;
+    }
+    store::add_event(
+        &mut tx,
+        id,
+        "received",
+        &origin.actor,
+        true,
+        None,
+        json!({"source": r.source, "attachments": files.len()}),
+    )
+    .await?;
+    store::add_event(
+        &mut tx,
+        id,
+        "routed",
+        &Actor::system(),
+        false,
+        Some(&routing.reason),
+        json!({"how": routing.how, "domain": r.domain, "category": r.category}),
+    )
+    .await?;
+    let kind = if r.status == "dispatched" { "dispatched" } else { "triage" };
+    store::add_event(
+        &mut tx,
+        id,
+        kind,
+        &Actor::system(),
+        true,
+        None,
+        json!({"team_id": r.team_id, "reason": assigned}),
+    )
+    .await?;
+    crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("report.{kind}"), &event_body(r, id)).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// What a notification says of a report: no personal data.
+pub fn event_body(r: &ReportRow, id: i64) -> serde_json::Value {
+    json!({"id": id, "tracking_code": r.tracking_code, "status": r.status, "domain": r.domain, "category": r.category,
+           "team_id": r.team_id, "handle_due_at": r.handle_due_at.map(rfc3339)})
+}
+
+/// Suggested duplicates of `r`: open reports of its category near it and recent.
+pub async fn possible_duplicates(
+    c: &mut Conn,
+    s: &IntakeSettings,
+    r: &ReportRow,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let (Some(lat), Some(lon), Some(_), Some(_)) = (r.lat, r.lon, &r.domain, &r.category) else {
+        return Ok(Vec::new());
+    };
+    let Some(here) = GeoPoint::new(lat, lon) else { return Ok(Vec::new()) };
+    let since = r.created_at - i64::from(s.duplicate_window_days) * 86_400_000;
+    let near = store::nearby_open(c, r, here.bbox_m(s.duplicate_radius_m), since).await?;
+    let mut out: Vec<(f64, serde_json::Value)> = near
+        .into_iter()
+        .filter_map(|o| {
+            let d = here.distance_m(GeoPoint::new(o.lat?, o.lon?)?);
+            (d <= s.duplicate_radius_m).then(|| (d, json!({"id": o.id, "tracking_code": o.tracking_code, "distance_m": d.round(), "created_at": rfc3339(o.created_at), "status": o.status})))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out.into_iter().map(|x| x.1).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_are_read_with_their_offset() {
+        let (ms, off) = parse_rfc3339("2026-11-26T09:30:00+08:00").unwrap();
+        assert_eq!((rfc3339(ms), off), ("2026-11-26T01:30:00.000Z".to_string(), 480));
+        assert_eq!(parse_rfc3339("2026-11-26T01:30:00.5Z").unwrap().0 - ms, 500);
+        for bad in ["2026-11-26", "2026-11-26T25:00:00Z", "2026-02-30T00:00:00Z", "2026-11-26T09:30:00+8", "yesterday"]
+        {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tracking_codes_are_short_unambiguous_and_typed_back_in_any_case() {
+        let c = tracking_code();
+        assert_eq!(c.len(), 14);
+        assert!(!c.contains(['0', 'O', '1', 'I', 'L']), "{c}");
+        assert_eq!(normalise_code(&c.to_lowercase().replace('-', " ")), Some(c));
+        assert_eq!(normalise_code("ABC"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! The SQL of reports, their timelines and attachments.
+
+use crate::auth::store::{Actor, Conn};
+use crate::store::{Result, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRow {
+    pub id: i64,
+    pub tracking_code: String,
+    pub source: String,
+    pub citizen_id: Option<i64>,
+    pub domain: Option<String>,
+    pub category: Option<String>,
+    pub description: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: Option<String>,
+    pub occurred_at: Option<i64>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub status: String,
+    pub team_id: Option<i64>,
+    pub cell_id: Option<i64>,
+    pub ack_due_at: Option<i64>,
+    pub handle_due_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub result: Option<String>,
+    pub duplicate_of: Option<i64>,
+    pub rating: Option<i64>,
+    pub rating_comment: Option<String>,
+    pub reopened: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, tracking_code, source, citizen_id, domain, category, description, lat, lon, address, occurred_at, \
+    contact_name, contact_phone, contact_email, status, team_id, cell_id, ack_due_at, handle_due_at, acknowledged_at, closed_at, \
+    result, duplicate_of, rating, rating_comment, reopened, created_at, updated_at";
+
+fn row(r: &sqlx::any::AnyRow) -> ReportRow {
+    ReportRow {
+        id: r.get(0),
+        tracking_code: r.get(1),
+        source: r.get(2),
+        citizen_id: r.get(3),
+        domain: r.get(4),
+        category: r.get(5),
+        description: r.get(6),
+        lat: r.get(7),
+        lon: r.get(8),
+        address: r.get(9),
+        occurred_at: r.get(10),
+        contact_name: r.get(11),
+        contact_phone: r.get(12),
+        contact_email: r.get(13),
+        status: r.get(14),
+        team_id: r.get(15),
+        cell_id: r.get(16),
+        ack_due_at: r.get(17),
+        handle_due_at: r.get(18),
+        acknowledged_at: r.get(19),
+        closed_at: r.get(20),
+        result: r.get(21),
+        duplicate_of: r.get(22),
+        rating: r.get(23),
+        rating_comment: r.get(24),
+        reopened: r.get(25),
+        created_at: r.get(26),
+        updated_at: r.get(27),
+    }
+}
+
+pub async fn insert(c: &mut Conn, r: &ReportRow, open311_key: Option<i64>) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO reports (tracking_code, source, open311_key_id, citizen_id, domain, category, description, lat, lon, address, \
+         occurred_at, contact_name, contact_phone, contact_email, status, team_id, cell_id, ack_due_at, handle_due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) RETURNING id",
+    )
+    .bind(&r.tracking_code)
+    .bind(&r.source)
+    .bind(open311_key)
+    .bind(r.citizen_id)
+    .bind(&r.domain)
+    .bind(&r.category)
+    .bind(&r.description)
+    .bind(r.lat)
+    .bind(r.lon)
+    .bind(&r.address)
+    .bind(r.occurred_at)
+    .bind(&r.contact_name)
+    .bind(&r.contact_phone)
+    .bind(&r.contact_email)
+    .bind(&r.status)
+    .bind(r.team_id)
+    .bind(r.cell_id)
+    .bind(r.ack_due_at)
+    .bind(r.handle_due_at)
+    .bind(r.created_at)
+    .fetch_one(&mut *c)
+    .await?
+    .get(0))
+}
+
+pub async fn by_id(c: &mut Conn, id: i64) -> Result<Option<ReportRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM reports WHERE id = $1");
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?.as_ref().map(row))
+}
+
+pub async fn by_code(c: &mut Conn, code: &str) -> Result<Option<ReportRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM reports WHERE tracking_code = $1");
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(&mut *c).await?.as_ref().map(row))
+}
+
+/// Reports for a list: of some teams (or all), optionally in one status, and/or of one citizen;
+/// newest first.
+pub async fn list(
+    c: &mut Conn,
+    teams: Option<&[i64]>,
+    triage: bool,
+    status: Option<&str>,
+    citizen: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ReportRow>> {
+    let mut wh = vec!["($1 IS NULL OR status = $1)".to_string(), "($2 IS NULL OR citizen_id = $2)".to_string()];
+    if let Some(teams) = teams {
+        // Ids from the caller's own scope: numbers only.
+        let ids: Vec<String> = teams.iter().map(i64::to_string).collect();
+        let mut visible = Vec::new();
+        if !ids.is_empty() {
+            visible.push(format!("team_id IN ({})", ids.join(",")));
+        }
+        if triage {
+            visible.push("team_id IS NULL".into());
+        }
+        if visible.is_empty() {
+            return Ok(Vec::new());
+        }
+        wh.push(format!("({})", visible.join(" OR ")));
+    }
+    let sql = format!("SELECT {COLUMNS} FROM reports WHERE {} ORDER BY id DESC LIMIT $3", wh.join(" AND "));
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(status)
+        .bind(citizen)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(row)
+        .collect())
+}
+
+/// Open reports of the same domain and category in the box, since `since` (the caller keeps
+/// those within the radius).
+pub async fn nearby_open(
+    c: &mut Conn,
+    r: &ReportRow,
+    bbox: (f64, f64, f64, f64),
+    since: i64,
+) -> Result<Vec<ReportRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM reports WHERE domain = $1 AND category = $2 AND created_at >= $3 AND id <> $4 \
+         AND status IN ('triage', 'dispatched', 'accepted') AND lat BETWEEN $5 AND $6 AND lon BETWEEN $7 AND $8 ORDER BY id DESC LIMIT 50"
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&r.domain)
+        .bind(&r.category)
+        .bind(since)
+        .bind(r.id)
+        .bind(bbox.0)
+        .bind(bbox.2)
+        .bind(bbox.1)
+        .bind(bbox.3)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(row)
+        .collect())
+}
+
+/// Writes the changed state of a report (status, team, deadlines, closure, rating).
+pub async fn update(c: &mut Conn, r: &ReportRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE reports SET domain = $1, category = $2, status = $3, team_id = $4, ack_due_at = $5, handle_due_at = $6, \
+         acknowledged_at = $7, closed_at = $8, result = $9, duplicate_of = $10, rating = $11, rating_comment = $12, reopened = $13, \
+         updated_at = $14, reminded_at = NULL, escalated_at = NULL WHERE id = $15",
+    )
+    .bind(&r.domain)
+    .bind(&r.category)
+    .bind(&r.status)
+    .bind(r.team_id)
+    .bind(r.ack_due_at)
+    .bind(r.handle_due_at)
+    .bind(r.acknowledged_at)
+    .bind(r.closed_at)
+    .bind(&r.result)
+    .bind(r.duplicate_of)
+    .bind(r.rating)
+    .bind(&r.rating_comment)
+    .bind(r.reopened)
+    .bind(now_ms())
+    .bind(r.id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub public: bool,
+    pub note: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+pub async fn add_event(
+    c: &mut Conn,
+    report: i64,
+    kind: &str,
+    actor: &Actor,
+    public: bool,
+    note: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO report_events (report_id, at, kind, actor_id, actor, public, note, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(report)
+        .bind(now_ms())
+        .bind(kind)
+        .bind(actor.id)
+        .bind(&actor.label)
+        .bind(i64::from(public))
+        .bind(note)
+        .bind(detail.to_string())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub async fn events(c: &mut Conn, report: i64, public_only: bool) -> Result<Vec<Event>> {
+    let rows = sqlx::query("SELECT id, at, kind, actor, public, note, detail FROM report_events WHERE report_id = $1 AND (public = 1 OR $2 = 0) ORDER BY id")
+        .bind(report)
+        .bind(i64::from(public_only))
+        .fetch_all(&mut *c)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Event {
+            id: r.get(0),
+            at: r.get(1),
+            kind: r.get(2),
+            actor: r.get(3),
+            public: r.get::<i64, _>(4) != 0,
+            note: r.get(5),
+            detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub object_key: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+}
+
+pub async fn add_attachment(c: &mut Conn, report: i64, a: &AttachmentRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO attachments (report_id, object_key, file_name, media_type, size_bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(report)
+    .bind(&a.object_key)
+    .bind(&a.file_name)
+    .bind(&a.media_type)
+    .bind(a.size_bytes)
+    .bind(&a.sha256)
+    .bind(now_ms())
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub async fn attachments(c: &mut Conn, report: i64) -> Result<Vec<AttachmentRow>> {
+    Ok(sqlx::query("SELECT id, object_key, file_name, media_type, size_bytes, sha256 FROM attachments WHERE report_id = $1 ORDER BY id")
+        .bind(report)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| AttachmentRow { id: r.get(0), object_key: r.get(1), file_name: r.get(2), media_type: r.get(3), size_bytes: r.get(4), sha256: r.get(5) })
+        .collect())
+}

@@ -1,0 +1,443 @@
+//! Citizens' reports, told as they happen: a citizen who does not know who is responsible reports
+//! a rooftop shed; the platform routes it to housing, the grid sends it to the team of that place,
+//! the team accepts and closes it, the citizen follows it by code, rates it and may reopen it.
+
+use casegrid_tests::{ADMIN_PASSWORD, App, As, plugin};
+use serde_json::{Value, json};
+
+/// Two grid cells in a city centre (WGS84): C01 covers housing and transport, C02 transport only;
+/// housing has a fallback team, transport has none.
+pub fn grid() -> Value {
+    let square = |x0: f64, y0: f64| json!({"type": "Polygon", "coordinates": [[[x0, y0], [x0 + 0.05, y0], [x0 + 0.05, y0 + 0.05], [x0, y0 + 0.05], [x0, y0]]]});
+    json!({"type": "FeatureCollection", "fallback": {"housing": "T-FB"}, "features": [
+        {"type": "Feature", "properties": {"code": "C01", "name": "湖滨", "coverage": {"housing": "T-HZ", "transport": "T-TR"}}, "geometry": square(120.10, 30.20)},
+        {"type": "Feature", "properties": {"code": "C02", "name": "武林", "coverage": {"transport": "T-TR"}}, "geometry": square(120.15, 30.20)}
+    ]})
+}
+
+pub const IN_C01: (f64, f64) = (30.22, 120.12);
+pub const IN_C02: (f64, f64) = (30.22, 120.17);
+pub const OUTSIDE: (f64, f64) = (30.40, 120.40);
+
+pub struct City<'a> {
+    pub admin: As<'a>,
+    pub housing: As<'a>,
+    pub housing_lead: As<'a>,
+    pub transport: As<'a>,
+    pub fallback: As<'a>,
+    pub dispatcher: As<'a>,
+}
+
+/// The organisation and the grid, and one signed-in person per part.
+pub async fn city(app: &App) -> City<'_> {
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let doc = json!({
+        "departments": [{"code": "D1", "name": "住建执法支队"}, {"code": "D2", "name": "交通执法支队"}],
+        "teams": [{"code": "T-HZ", "name": "湖滨住建中队", "department": "D1", "domains": ["housing"]},
+                  {"code": "T-FB", "name": "住建机动中队", "department": "D1", "domains": ["housing"]},
+                  {"code": "T-TR", "name": "交通一中队", "department": "D2", "domains": ["transport"]}],
+        "members": [
+            {"login": "hz1", "display_name": "王", "roles": [{"role": "officer", "team": "T-HZ"}]},
+            {"login": "hzlead", "display_name": "李", "roles": [{"role": "team-lead", "team": "T-HZ"}]},
+            {"login": "tr1", "display_name": "赵", "roles": [{"role": "officer", "team": "T-TR"}]},
+            {"login": "fb1", "display_name": "钱", "roles": [{"role": "officer", "team": "T-FB"}]},
+            {"login": "cc1", "display_name": "孙", "roles": [{"role": "dispatcher"}]}
+        ]
+    });
+    let (s, out) = admin.post("/api/v1/org/import", doc).await;
+    assert_eq!(s, 200, "{out}");
+    let (s, g) = admin.post("/api/v1/grid/import", grid()).await;
+    assert_eq!(s, 200, "{g}");
+    assert_eq!(
+        (g["cells_created"].as_u64(), g["coverage"].as_u64(), g["fallbacks"].as_u64()),
+        (Some(2), Some(3), Some(1))
+    );
+    let mut who = Vec::new();
+    for (i, login) in ["hz1", "hzlead", "tr1", "fb1", "cc1"].iter().enumerate() {
+        let otp = out["members_created"].as_array().unwrap().iter().find(|c| c["login"] == *login).unwrap()["one_time_password"].as_str().unwrap().to_string();
+        let s = app.sign_in_changing(login, &otp, &format!("Pass-word-{i}-2026")).await;
+        who.push(app.with_token(&s.new_token("t").await));
+    }
+    let mut w = who.into_iter();
+    City {
+        admin,
+        housing: w.next().unwrap(),
+        housing_lead: w.next().unwrap(),
+        transport: w.next().unwrap(),
+        fallback: w.next().unwrap(),
+        dispatcher: w.next().unwrap(),
+    }
+}
+
+pub async fn all_eight() -> App {
+    let files: Vec<_> = casegrid_tests::BUNDLED_DOMAINS.iter().map(|d| plugin(d)).collect();
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    App::spawn(&refs).await
+}
+
+fn report(text: &str, at: (f64, f64)) -> Value {
+    json!({"description": text, "location": {"lat": at.0, "lon": at.1}, "contact": {"phone": "13912340000"}})
+}
+
+#[tokio::test]
+async fn a_citizen_who_does_not_know_who_is_responsible_reaches_the_team_of_the_place() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let (s, receipt) = app.anon().post("/api/v1/reports", report("小区楼顶有人违章搭建了一层彩钢板房", IN_C01)).await;
+    assert_eq!(s, 201, "{receipt}");
+    assert_eq!(
+        (receipt["domain"].as_str(), receipt["category"].as_str()),
+        (Some("housing"), Some("illegal-construction"))
+    );
+    assert_eq!((receipt["status"].as_str(), receipt["team"].as_str()), (Some("dispatched"), Some("湖滨住建中队")));
+    assert_eq!(receipt["routing"]["how"], "classified");
+    let code = receipt["tracking_code"].as_str().unwrap();
+    assert_eq!(code.len(), 14);
+    assert!(receipt["expected_response_by"].as_str().unwrap().ends_with('Z'));
+
+    // The citizen follows it by code; the answer names no person and no phone.
+    let (s, t) = app.anon().get(&format!("/api/v1/track/{}", code.to_lowercase())).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["status"], "dispatched");
+    let kinds: Vec<&str> = t["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["received", "dispatched"], "routing details are internal");
+    assert!(!t.to_string().contains("13912340000"));
+
+    // The team of the place sees it, with the contact; another team does not.
+    let (_, list) = city.housing.get("/api/v1/reports").await;
+    let mine = &list["reports"][0];
+    assert_eq!((mine["tracking_code"].as_str(), mine["contact"]["phone"].as_str()), (Some(code), Some("13912340000")));
+    let id = mine["id"].as_i64().unwrap();
+    assert_eq!(city.transport.get(&format!("/api/v1/reports/{id}")).await.0, 404);
+    assert_eq!(city.transport.get("/api/v1/reports").await.1["reports"].as_array().unwrap().len(), 0);
+    let (_, full) = city.housing.get(&format!("/api/v1/reports/{id}")).await;
+    let routed = full["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "routed").unwrap();
+    assert!(routed["note"].as_str().unwrap().contains("housing"), "{routed}");
+    assert!(full["working_days_left"].as_i64().unwrap() >= 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn outside_the_grid_the_fallback_team_acts_and_without_one_the_command_centre_routes() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let (s, r) = app
+        .anon()
+        .post(
+            "/api/v1/reports",
+            json!({"description": "有人在路边违章搭建铁皮房", "domain": "housing",
+        "category": "illegal-construction", "location": {"lat": OUTSIDE.0, "lon": OUTSIDE.1}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!((r["team"].as_str(), r["routing"]["how"].as_str()), (Some("住建机动中队"), Some("given")));
+    assert_eq!(city.fallback.get("/api/v1/reports").await.1["reports"].as_array().unwrap().len(), 1);
+
+    // Transport has no fallback team: the report waits for the command centre.
+    let (s, r) = app
+        .anon()
+        .post("/api/v1/reports", json!({"description": "火车站门口黑车拉客，一个人收五十", "address": "城站广场"}))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(
+        (r["domain"].as_str(), r["status"].as_str(), r["team"].as_str()),
+        (Some("transport"), Some("triage"), None)
+    );
+    let (_, queue) = city.dispatcher.get("/api/v1/reports?status=triage").await;
+    let id = queue["reports"][0]["id"].as_i64().unwrap();
+    assert_eq!(city.transport.get(&format!("/api/v1/reports/{id}")).await.0, 404, "not yet the team's");
+    // Without a place the grid cannot choose: the dispatcher names the team.
+    let (s, e) = city
+        .dispatcher
+        .post(
+            &format!("/api/v1/reports/{id}/actions"),
+            json!({"action": "dispatch", "domain": "transport", "category": "illegal-passenger-transport"}),
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("wrong-status")), "{e}");
+    let (s, d) = city.dispatcher.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "dispatch", "domain": "transport", "category": "illegal-passenger-transport", "team": "T-TR"})).await;
+    assert_eq!((s, d["status"].as_str()), (200, Some("dispatched")), "{d}");
+    assert_eq!(city.transport.get(&format!("/api/v1/reports/{id}")).await.0, 200);
+    // Only the command centre dispatches.
+    let (s, _) = city.housing.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "dispatch", "domain": "transport", "category": "illegal-passenger-transport", "team": "T-TR"})).await;
+    assert_eq!(s, 404, "out of the housing officer's scope");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_team_accepts_transfers_returns_merges_and_closes_and_the_timeline_shows_each() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let post = |text: &'static str| {
+        let anon = app.anon();
+        async move { anon.post("/api/v1/reports", report(text, IN_C01)).await.1 }
+    };
+    let first = post("楼顶违章搭建彩钢房，已经三层了").await;
+    let second = post("隔壁楼顶又在违章搭建").await;
+    let wrong = post("工地晚上无证施工，噪音很大还在浇筑混凝土").await;
+    let id = |r: &Value| r["id"].as_i64().unwrap();
+
+    // Accept, then close with a result; a closed report takes no more actions.
+    assert_eq!(act(&city.housing, &first, json!({"action": "accept"})).await.0, 200);
+    assert_eq!(act(&city.housing, &first, json!({"action": "accept"})).await.0, 409);
+    let (s, e) = act(&city.housing, &first, json!({"action": "close", "result": "  "})).await;
+    assert_eq!((s, e["error"]["field"].as_str()), (422, Some("result")));
+    assert_eq!(
+        act(&city.housing, &first, json!({"action": "close", "result": "已责令当事人自行拆除，现场复查已拆除完毕"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(act(&city.housing, &first, json!({"action": "return", "reason": "x"})).await.0, 409);
+
+    // A duplicate is merged into an open one.
+    let third = post("楼顶违章搭建，和昨天说的是同一栋").await;
+    let (s, e) = act(&city.housing, &second, json!({"action": "merge", "into": first["tracking_code"]})).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("wrong-status")), "not into a closed report");
+    assert_eq!(
+        act(&city.housing, &second, json!({"action": "merge", "into": third["tracking_code"], "reason": "同一处违建"}))
+            .await
+            .0,
+        200
+    );
+
+    // Transfer needs the lead (or the command centre) and a reason; the new team sees it.
+    let (s, _) =
+        act(&city.housing, &wrong, json!({"action": "transfer", "team": "T-FB", "reason": "机动中队处理夜间施工"}))
+            .await;
+    assert_eq!(s, 403);
+    let (s, t) = act(
+        &city.housing_lead,
+        &wrong,
+        json!({"action": "transfer", "team": "T-FB", "reason": "机动中队处理夜间施工"}),
+    )
+    .await;
+    assert_eq!((s, t["team"]["code"].as_str()), (200, Some("T-FB")), "{t}");
+    assert_eq!(city.housing.get(&format!("/api/v1/reports/{}", id(&wrong))).await.0, 404);
+    // The fallback team returns it: not theirs.
+    assert_eq!(
+        act(&city.fallback, &wrong, json!({"action": "return", "reason": "属于生态环境噪声，请重新分派"})).await.0,
+        200
+    );
+    let (_, q) = city.dispatcher.get("/api/v1/reports?status=triage").await;
+    assert!(q["reports"].as_array().unwrap().iter().any(|r| r["id"] == wrong["id"]));
+
+    // An officer may open a case from a report.
+    assert_eq!(act(&city.housing, &third, json!({"action": "open-case", "note": "立案调查"})).await.0, 200);
+
+    let (_, full) = city.housing_lead.get(&format!("/api/v1/reports/{}", id(&first))).await;
+    let kinds: Vec<&str> = full["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["received", "routed", "dispatched", "accepted", "closed"]);
+    let closed = &full["timeline"][4];
+    assert_eq!((closed["actor"].as_str(), closed["public"].as_bool()), (Some("hz1"), Some(true)));
+    let (_, t) = app.anon().get(&format!("/api/v1/track/{}", first["tracking_code"].as_str().unwrap())).await;
+    assert_eq!(
+        (t["status"].as_str(), t["result"].as_str()),
+        (Some("closed"), Some("已责令当事人自行拆除，现场复查已拆除完毕"))
+    );
+    let (_, t2) = app.anon().get(&format!("/api/v1/track/{}", second["tracking_code"].as_str().unwrap())).await;
+    assert_eq!(t2["status"], "merged");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn after_closure_the_citizen_rates_once_and_may_reopen() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let (_, r) = app.anon().post("/api/v1/reports", report("楼顶违章搭建铁皮房", IN_C01)).await;
+    let code = r["tracking_code"].as_str().unwrap().to_string();
+    let (s, e) = app.anon().post(&format!("/api/v1/track/{code}/rating"), json!({"score": 5})).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("wrong-status")), "not before closure");
+    city.housing
+        .post(&format!("/api/v1/reports/{}/actions", r["id"]), json!({"action": "close", "result": "已拆除"}))
+        .await;
+    let (s, e) = app.anon().post(&format!("/api/v1/track/{code}/rating"), json!({"score": 6})).await;
+    assert_eq!((s, e["error"]["field"].as_str()), (422, Some("score")));
+    assert_eq!(
+        app.anon().post(&format!("/api/v1/track/{code}/rating"), json!({"score": 2, "comment": "只拆了一半"})).await.0,
+        204
+    );
+    assert_eq!(app.anon().post(&format!("/api/v1/track/{code}/rating"), json!({"score": 5})).await.0, 409);
+    let (s, again) =
+        app.anon().post(&format!("/api/v1/track/{code}/reopen"), json!({"reason": "只拆了一半，还剩一层"})).await;
+    assert_eq!((s, again["status"].as_str()), (200, Some("dispatched")), "{again}");
+    let (_, list) = city.housing.get("/api/v1/reports").await;
+    assert_eq!(list["reports"][0]["status"], "dispatched");
+    let (_, t) = app.anon().get(&format!("/api/v1/track/{code}")).await;
+    let kinds: Vec<&str> = t["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["received", "dispatched", "closed", "rated", "reopened"]);
+    assert_eq!(app.anon().get("/api/v1/track/AAAA-BBBB-CCCC").await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_reports_are_refused_by_field_and_nothing_is_stored() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let cases = [
+        (json!({"description": "短", "address": "x"}), 422, "description"),
+        (json!({"description": "楼顶违章搭建"}), 422, "location"),
+        (json!({"description": "楼顶违章搭建", "location": {"lat": 95.0, "lon": 120.0}}), 422, "location"),
+        (
+            json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "occurred_at": "2099-01-01T00:00:00Z"}),
+            422,
+            "occurred_at",
+        ),
+        (json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "occurred_at": "昨天"}), 422, "occurred_at"),
+        (json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "domain": "space"}), 422, "domain"),
+        (
+            json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "domain": "housing", "category": "ufo"}),
+            422,
+            "category",
+        ),
+        (
+            json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "category": "illegal-construction"}),
+            422,
+            "domain",
+        ),
+        (
+            json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "contact": {"email": "not-mail"}}),
+            422,
+            "contact.email",
+        ),
+        // The housing plugin's own report form checks the phone number.
+        (
+            json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "domain": "housing", "category": "illegal-construction", "contact": {"phone": "12345"}}),
+            422,
+            "contact.phone",
+        ),
+        (json!({"description": "楼顶违章搭建", "address": "湖滨路1号", "extra": 1}), 422, ""),
+    ];
+    for (body, status, field) in cases {
+        let (s, e) = app.anon().post("/api/v1/reports", body.clone()).await;
+        assert_eq!(s, status, "{body} → {e}");
+        if !field.is_empty() {
+            assert_eq!(e["error"]["field"], field, "{body} → {e}");
+        }
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .body("x")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // A "photo" that is not an image, and too many photos.
+    let form = reqwest::multipart::Form::new().text("report", report("楼顶违章搭建彩钢房", IN_C01).to_string()).part(
+        "photos",
+        reqwest::multipart::Part::bytes(b"<script>".to_vec()).file_name("a.jpg").mime_str("image/jpeg").unwrap(),
+    );
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let mut form = reqwest::multipart::Form::new().text("report", report("楼顶违章搭建彩钢房", IN_C01).to_string());
+    for i in 0..10 {
+        form = form.part(
+            "photos",
+            reqwest::multipart::Part::bytes(png()).file_name(format!("{i}.png")).mime_str("image/png").unwrap(),
+        );
+    }
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+
+    let (_, all) = city.dispatcher.get("/api/v1/reports").await;
+    assert_eq!(all["reports"].as_array().unwrap().len(), 0, "nothing stored: {all}");
+    let files = walk(&app.settings.data.join("attachments"));
+    assert!(files.is_empty(), "no file left behind: {files:?}");
+    app.stop().await;
+}
+
+async fn act(who: &As<'_>, r: &Value, body: Value) -> (u16, Value) {
+    who.post(&format!("/api/v1/reports/{}/actions", r["id"]), body).await
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() { out.extend(walk(&e.path())) } else { out.push(e.path()) }
+        }
+    }
+    out
+}
+
+/// A small PNG (the signature and an IHDR chunk are what the host checks).
+fn png() -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    v.extend_from_slice(&[0u8; 64]);
+    v
+}
+
+#[tokio::test]
+async fn photos_are_stored_with_the_report_and_served_to_the_team() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let image = png();
+    let form =
+        reqwest::multipart::Form::new().text("report", report("楼顶违章搭建彩钢房，附照片", IN_C01).to_string()).part(
+            "photos",
+            reqwest::multipart::Part::bytes(image.clone()).file_name("roof.png").mime_str("image/png").unwrap(),
+        );
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let receipt: Value = r.json().await.unwrap();
+    let id = receipt["id"].as_i64().unwrap();
+    let (_, full) = city.housing.get(&format!("/api/v1/reports/{id}")).await;
+    let a = &full["attachments"][0];
+    assert_eq!(
+        (a["file_name"].as_str(), a["media_type"].as_str(), a["size_bytes"].as_u64()),
+        (Some("roof.png"), Some("image/png"), Some(image.len() as u64))
+    );
+    let got = city
+        .housing
+        .request(reqwest::Method::GET, &format!("/api/v1/reports/{id}/attachments/{}", a["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), image);
+    assert_eq!(walk(&app.settings.data.join("attachments")).len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reports_of_the_same_kind_nearby_are_suggested_as_duplicates() {
+    let app = all_eight().await;
+    let city = city(&app).await;
+    let (_, a) = app.anon().post("/api/v1/reports", report("楼顶违章搭建彩钢房", IN_C01)).await;
+    let (_, b) =
+        app.anon().post("/api/v1/reports", report("这栋楼顶上在违章搭建", (IN_C01.0 + 0.0005, IN_C01.1))).await;
+    let (_, far) = app.anon().post("/api/v1/reports", report("楼顶违章搭建", (IN_C01.0 + 0.02, IN_C01.1))).await;
+    let (_, other) = app.anon().post("/api/v1/reports", report("工地无证施工，还在浇筑", IN_C01)).await;
+    assert_eq!(other["category"], "construction-site");
+    let (_, full) = city.housing.get(&format!("/api/v1/reports/{}", b["id"])).await;
+    let dups = full["possible_duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert_eq!(dups[0]["tracking_code"], a["tracking_code"]);
+    assert!((50.0..60.0).contains(&dups[0]["distance_m"].as_f64().unwrap()));
+    let (_, far_full) = city.housing.get(&format!("/api/v1/reports/{}", far["id"])).await;
+    assert_eq!(far_full["possible_duplicates"].as_array().unwrap().len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn public_intake_is_rate_limited_per_address() {
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.auth.intake_per_minute = 2).await;
+    let body = json!({"description": "楼顶违章搭建彩钢房", "address": "湖滨路1号", "domain": "housing", "category": "illegal-construction"});
+    assert_eq!(app.anon().post("/api/v1/reports", body.clone()).await.0, 201);
+    assert_eq!(app.anon().post("/api/v1/reports", body.clone()).await.0, 201);
+    let r = app.client.post(app.url("/api/v1/reports")).json(&body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    app.stop().await;
+}

@@ -1,0 +1,74 @@
+//! Notifications: every change to a report leaves a message in the outbox in its own transaction;
+//! a worker delivers it to the webhook, signed, retrying when the receiver is down; the reports'
+//! clock reminds before a deadline and escalates after it, once.
+
+use casegrid_tests::{App, Hook, plugin};
+use serde_json::{Value, json};
+
+fn roof_report() -> Value {
+    json!({"description": "楼顶违章搭建彩钢房", "address": "湖滨路1号", "domain": "housing", "category": "illegal-construction"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_reaches_the_webhook_signed_even_when_the_receiver_was_down_at_first() {
+    let hook = Hook::start(2).await;
+    let notify = hook.settings("hook-secret-1");
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify).await;
+    let (s, r) = app.anon().post("/api/v1/reports", roof_report()).await;
+    assert_eq!(s, 201, "{r}");
+    // Triage: no team covers it (no grid, no fallback) — a message all the same.
+    let got = hook.wait_for(1, 20).await;
+    assert_eq!(got[0].event, "report.triage");
+    let expected = hex::encode(casegrid::notify::hmac_sha256(b"hook-secret-1", got[0].body.as_bytes()));
+    assert_eq!(got[0].signature, format!("sha256={expected}"));
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["data"]["tracking_code"], r["tracking_code"]);
+    assert!(!got[0].body.contains("contact"), "no personal data in notifications");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
+    let hook = Hook::start(0).await;
+    let notify = hook.settings("s");
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify.clone()).await;
+    let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
+    let (s, _) = admin
+        .post("/api/v1/org/import", json!({"departments": [{"code": "D1", "name": "住建"}],
+            "teams": [{"code": "T1", "name": "一中队", "department": "D1", "domains": ["housing"]}]}))
+        .await;
+    assert_eq!(s, 200);
+    let grid = json!({"type": "FeatureCollection", "fallback": {"housing": "T1"}, "features": []});
+    assert_eq!(admin.post("/api/v1/grid/import", grid).await.0, 200);
+    let (_, r) = app.anon().post("/api/v1/reports", roof_report()).await;
+    assert_eq!(r["status"], "dispatched");
+    hook.wait_for(1, 10).await;
+
+    let db = casegrid::store::Db::open(None, &app.settings.data).await.unwrap();
+    let ms = |v: &Value| casegrid::intake::parse_rfc3339(v.as_str().unwrap()).unwrap().0;
+    let (_, list) = app.get("/api/v1/reports").await;
+    let (ack, due) = (ms(&list["reports"][0]["ack_due_at"]), ms(&list["reports"][0]["handle_due_at"]));
+    assert!(ack < due, "acknowledge within 1 working day, handle within 2");
+    let tick = |at: i64| casegrid::intake::deadlines::tick(&db, &notify, at, 4 * 3_600_000);
+    assert_eq!(tick(ack - 1).await.unwrap(), Default::default(), "nothing is due yet");
+    // Not acknowledged in time: escalated, once.
+    let t = tick(ack + 1).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (0, 1));
+    assert_eq!(tick(ack + 2).await.unwrap(), Default::default());
+
+    // The command centre moves it to the staff account's team, which accepts it: a new clock.
+    let id = r["id"].as_i64().unwrap();
+    let (s, b) = app.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "transfer", "team": "TEST-T", "reason": "就近处置"})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(app.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "accept"})).await.0, 200);
+    let t = tick(due - 3_600_000).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (1, 0), "reminded 4 hours before the handling deadline");
+    assert_eq!(tick(due - 1_800_000).await.unwrap(), Default::default(), "reminded once");
+    let t = tick(due + 1).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (0, 1));
+    assert_eq!(tick(due + 3_600_000).await.unwrap(), Default::default(), "escalated once");
+    let events: Vec<String> = hook.wait_for(6, 10).await.iter().map(|d| d.event.clone()).collect();
+    assert_eq!(events, ["report.dispatched", "report.overdue", "report.transferred", "report.accepted", "report.due-soon", "report.overdue"]);
+    db.close().await;
+    app.stop().await;
+}
