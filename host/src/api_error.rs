@@ -13,7 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    pub details: Option<serde_json::Value>,
+    /// Boxed: the error travels in every `Result` of the handlers, and is rarely this rich.
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -97,7 +98,7 @@ impl From<PluginError> for ApiError {
             }
             other => other.to_string(),
         };
-        Self { status, code: e.code(), message, field: None, details }
+        Self { status, code: e.code(), message, field: None, details: details.map(Box::new) }
     }
 }
 
@@ -117,7 +118,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: &message,
                 field: self.field.as_deref(),
-                details: self.details.as_ref(),
+                details: self.details.as_deref(),
             },
         };
         (self.status, Json(body)).into_response()

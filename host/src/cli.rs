@@ -48,6 +48,25 @@ pub enum Command {
     /// The organisation: departments, teams and members.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// The grid: cells, which team covers which domains in each, fallback teams.
+    #[command(subcommand)]
+    Grid(GridCommand),
+    /// A demo city to try every story on.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GridCommand {
+    /// Grid cells from a GeoJSON FeatureCollection (see README: "Grid file").
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Departments and teams for the eight domains, a 5 × 4 grid, an account for every role (with
+    /// passwords printed once) and an Open311 key.
+    Seed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -345,6 +364,43 @@ pub async fn org(settings: &Settings, cmd: &OrgCommand) -> anyhow::Result<ExitCo
         if let Some(p) = &c.one_time_password {
             println!("  {:<24} one-time password {p}", c.login);
         }
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn grid(settings: &Settings, cmd: &GridCommand) -> anyhow::Result<ExitCode> {
+    let GridCommand::Import { file } = cmd;
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let db = open_db(settings).await?;
+    let s = crate::dispatch::import_grid(&db, &crate::auth::store::Actor::cli(), &doc).await.map_err(fail)?;
+    println!(
+        "cells: {} created, {} updated; {} coverage entries; {} fallback teams",
+        s.cells_created, s.cells_updated, s.coverage, s.fallbacks
+    );
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn demo(settings: &Settings, cmd: &DemoCommand) -> anyhow::Result<ExitCode> {
+    let DemoCommand::Seed = cmd;
+    let db = open_db(settings).await?;
+    crate::auth::ensure_admin(&db, &settings.auth).await?;
+    let (accounts, key) = crate::demo::seed(&db).await?;
+    println!(
+        "demo city seeded: 9 departments, 16 teams, 20 grid cells over the city centre (30.24–30.28 N, 120.13–120.18 E)"
+    );
+    if accounts.is_empty() {
+        println!("the demo accounts exist already; their passwords were printed when they were made");
+    } else {
+        println!("accounts (shown once):");
+        for (login, password) in &accounts {
+            println!("  {login:<34} {password}");
+        }
+    }
+    if let Some(k) = key {
+        println!("Open311 api_key for the demo app (shown once): {k}");
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)

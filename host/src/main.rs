@@ -42,5 +42,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Inspect { file }) => plugin_inspect(&settings, file),
         Command::User(cmd) => casegrid::cli::user(&settings, cmd).await,
         Command::Org(cmd) => casegrid::cli::org(&settings, cmd).await,
+        Command::Grid(cmd) => casegrid::cli::grid(&settings, cmd).await,
+        Command::Demo(cmd) => casegrid::cli::demo(&settings, cmd).await,
     }
 }

@@ -5,9 +5,8 @@
 //! triage queue: a text that fits no domain, or two domains alike, is never forced into one. Every
 //! decision carries its reason and the candidates it weighed, so a dispatcher can see why.
 
-use crate::plugins::{Plugin, Registry};
+use crate::plugins::Registry;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// When a classification is confident enough to route without a person.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
@@ -58,22 +57,26 @@ pub struct Decision {
     pub failed: Vec<Failure>,
 }
 
-/// Scores `text` with every loaded plugin, concurrently, at reference time `at`, and decides.
+/// Scores `text` with every loaded plugin, one after another in one blocking section, at
+/// reference time `at`, and decides. Not as concurrent tasks: each call is a few tens of
+/// microseconds of CPU and concurrent reports already keep every core busy, so tasks would add
+/// handoffs and no parallelism (measured in BENCHMARKS.md). A plugin that hangs costs at most its
+/// own deadline.
 pub async fn route(registry: &Registry, text: &str, at: i64, rules: RoutingRules) -> Decision {
-    let calls: Vec<_> = registry
-        .iter()
-        .map(|p| {
-            let (p, text): (Arc<Plugin>, String) = (p.clone(), text.to_string());
-            tokio::spawn(async move {
-                let scores = p.classify(&text, at).await;
-                (p.domain().to_string(), scores)
-            })
-        })
-        .collect();
+    let plugins: Vec<_> = registry.iter().cloned().collect();
+    let owned = text.to_string();
+    let calls = match crate::plugins::Plugin::each_blocking(plugins, move |p| {
+        (p.domain().to_string(), p.classify_blocking(&owned, at))
+    })
+    .await
+    {
+        Ok(c) => c,
+        // Shutting down: nobody can route now.
+        Err(e) => registry.iter().map(|p| (p.domain().to_string(), Err(e.clone()))).collect(),
+    };
     let mut candidates = Vec::new();
     let mut failed = Vec::new();
-    for call in calls {
-        let Ok((domain, scores)) = call.await else { continue };
+    for (domain, scores) in calls {
         match scores {
             Ok(scores) => {
                 if let Some(best) = scores.into_iter().next() {

@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::domains::routes())
         .merge(crate::auth::routes::routes())
         .merge(crate::admin::routes())
+        .merge(crate::open311::routes())
         .merge(crate::intake::routes::routes(
             state.intake.settings.max_attachments * state.intake.settings.max_attachment_bytes + (1 << 20),
         ))

@@ -34,8 +34,26 @@ pub fn casegrid_bin() -> PathBuf {
     p
 }
 
+/// Runs the `casegrid` binary on a data directory (SQLite there, whatever the environment says;
+/// the first admin's password is [`ADMIN_PASSWORD`]); (exit code, stdout, stderr).
+pub fn cli(data: &TempDir, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(casegrid_bin())
+        .args(args)
+        .arg("--data")
+        .arg(&data.0)
+        .env_remove("CASEGRID_DATABASE_URL")
+        .env("CASEGRID_AUTH__BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run casegrid");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub struct TempDir(pub PathBuf, bool);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
@@ -44,13 +62,22 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!("casegrid-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create a temp dir");
-        Self(p)
+        Self(p, true)
+    }
+}
+
+impl TempDir {
+    /// A directory someone else owns: not removed on drop.
+    pub fn kept(p: &Path) -> Self {
+        Self(p.to_path_buf(), false)
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -201,6 +228,13 @@ impl App {
         let mut app = Self::start(settings, Arc::new(data), Arc::new(plugins), pg).await;
         app.token = app.staff_token().await;
         app
+    }
+
+    /// A server with exactly these settings (its data directory is the caller's to keep), signed
+    /// in as nobody: for stories that set up their own accounts.
+    pub async fn start_on(settings: casegrid::Settings) -> App {
+        let (data, plugins) = (Arc::new(TempDir::kept(&settings.data)), Arc::new(TempDir::kept(&settings.plugins)));
+        Self::start(settings, data, plugins, None).await
     }
 
     /// A second server process on the same database (and data directory), as a second host
@@ -503,8 +537,82 @@ impl Hook {
                 secret: casegrid::auth::secrets::Secret::new(secret),
                 events: vec![],
             }],
+            smtp: None,
+            sms: None,
             poll_millis: 100,
             max_attempts: 10,
         }
+    }
+}
+
+/// A mail server on `127.0.0.1:0` speaking just enough SMTP to take messages: records each
+/// (recipients, message text).
+pub struct FakeSmtp {
+    pub port: u16,
+    pub mails: Arc<std::sync::Mutex<Vec<Mail>>>,
+}
+
+/// A message the fake server took: its recipients and its text.
+pub type Mail = (Vec<String>, String);
+
+impl FakeSmtp {
+    pub async fn start() -> FakeSmtp {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("an address").port();
+        let mails: Arc<std::sync::Mutex<Vec<Mail>>> = Arc::default();
+        let store = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 fake ESMTP\r\n").await;
+                    let (mut rcpt, mut data, mut in_data) = (Vec::new(), String::new(), false);
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                store.lock().unwrap().push((std::mem::take(&mut rcpt), std::mem::take(&mut data)));
+                                let _ = w.write_all(b"250 queued\r\n").await;
+                            } else {
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            continue;
+                        }
+                        let upper = line.to_uppercase();
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                            b"250-fake\r\n250 8BITMIME\r\n"
+                        } else if upper.starts_with("RCPT TO:") {
+                            rcpt.push(line[8..].trim().trim_matches(|c| c == '<' || c == '>').to_string());
+                            b"250 ok\r\n"
+                        } else if upper.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        FakeSmtp { port, mails }
+    }
+
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Mail> {
+        for _ in 0..secs * 20 {
+            let got = self.mails.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} mails after {secs} s, expected {n}", self.mails.lock().unwrap().len());
     }
 }

@@ -2,7 +2,7 @@
 //! organisation, officers and leads sign in, citizens register, and every route answers each role
 //! as the access rules say, without showing anyone another person's data.
 
-use casegrid_tests::{ADMIN_PASSWORD, App, As, Auth, TempDir, casegrid_bin, plugin};
+use casegrid_tests::{ADMIN_PASSWORD, App, As, Auth, TempDir, casegrid_bin, cli, plugin};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -121,6 +121,14 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
     let key_id = key["info"]["id"].as_i64().unwrap();
     let (_, g) = admin.post(&format!("/api/v1/users/{spare}/grants"), json!({"role": "dispatcher"})).await;
     let grant_id = g["id"].as_i64().unwrap();
+    // A report on team T-A's desk (the fallback team for housing).
+    let grid = json!({"type": "FeatureCollection", "fallback": {"housing": "T-A"}, "features": []});
+    assert_eq!(admin.post("/api/v1/grid/import", grid.clone()).await.0, 200);
+    let roof = json!({"description": "楼顶违章搭建彩钢房", "address": "湖滨路1号", "domain": "housing", "category": "illegal-construction",
+                      "contact": {"phone": "13700000000"}});
+    let (s, r) = app.anon().post("/api/v1/reports", roof.clone()).await;
+    assert_eq!(s, 201, "{r}");
+    let (report_id, code) = (r["id"].as_i64().unwrap(), r["tracking_code"].as_str().unwrap().to_string());
 
     const STAFF: &[&str] = &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader", "publisher", "admin"];
     const PEOPLE_SEERS: &[&str] = &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader", "admin"];
@@ -255,6 +263,35 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
         ("POST", "/api/v1/open311-keys".into(), Box::new(|| json!({"client": "partner"})), false, &["admin"], &[]),
         ("DELETE", format!("/api/v1/open311-keys/{key_id}"), Box::new(|| Value::Null), false, &["admin"], &[]),
         ("GET", "/api/v1/security-events".into(), Box::new(|| Value::Null), false, &["admin"], &[]),
+        ("POST", "/api/v1/reports".into(), Box::new(move || roof.clone()), true, &[], &[]),
+        (
+            "GET",
+            "/api/v1/reports".into(),
+            Box::new(|| Value::Null),
+            false,
+            &["citizen", "dispatcher", "officer", "team-lead", "legal-reviewer", "leader"],
+            &[],
+        ),
+        (
+            "GET",
+            format!("/api/v1/reports/{report_id}"),
+            Box::new(|| Value::Null),
+            false,
+            &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader"],
+            &["citizen"],
+        ),
+        (
+            "POST",
+            format!("/api/v1/reports/{report_id}/actions"),
+            Box::new(|| json!({"action": "accept"})),
+            false,
+            &["officer", "team-lead"],
+            &["citizen"],
+        ),
+        ("GET", format!("/api/v1/track/{code}"), Box::new(|| Value::Null), true, &[], &[]),
+        ("GET", "/api/v1/grid".into(), Box::new(|| Value::Null), false, STAFF, &[]),
+        ("POST", "/api/v1/grid/import".into(), Box::new(move || grid.clone()), false, &["admin"], &[]),
+        ("GET", "/open311/v2/services.json".into(), Box::new(|| Value::Null), true, &[], &[]),
     ];
 
     let mut failures = Vec::new();
@@ -707,22 +744,6 @@ async fn sign_in_when_up(client: &reqwest::Client, base: &str, password: &str) -
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the server at {base} did not come up");
-}
-
-/// Runs the `casegrid` binary with these arguments; (exit code, stdout, stderr).
-fn cli(data: &TempDir, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(casegrid_bin())
-        .args(args)
-        .arg("--data")
-        .arg(&data.0)
-        .env_remove("CASEGRID_DATABASE_URL")
-        .output()
-        .expect("run casegrid");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 #[tokio::test]

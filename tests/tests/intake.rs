@@ -441,3 +441,27 @@ async fn public_intake_is_rate_limited_per_address() {
     assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_reports_and_photos_are_413_and_leave_nothing() {
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.intake.max_attachment_bytes = 1000).await;
+    let mut big = json!({"description": "楼顶违章搭建彩钢房", "address": "湖滨路1号"});
+    big["address"] = json!("x".repeat(2 << 20));
+    let (s, e) = app.anon().post("/api/v1/reports", big).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (413, Some("input-too-large")));
+    let mut photo = png();
+    photo.resize(5000, 0);
+    let form = reqwest::multipart::Form::new()
+        .text("report", report("楼顶违章搭建彩钢房", IN_C01).to_string())
+        .part("photos", reqwest::multipart::Part::bytes(photo).file_name("big.png").mime_str("image/png").unwrap());
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+        (Some("attachment-too-large"), Some("photos[0]"))
+    );
+    assert_eq!(app.get("/api/v1/reports").await.1["reports"].as_array().unwrap().len(), 0);
+    assert!(walk(&app.settings.data.join("attachments")).is_empty());
+    app.stop().await;
+}

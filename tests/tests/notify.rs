@@ -2,7 +2,7 @@
 //! a worker delivers it to the webhook, signed, retrying when the receiver is down; the reports'
 //! clock reminds before a deadline and escalates after it, once.
 
-use casegrid_tests::{App, Hook, plugin};
+use casegrid_tests::{App, FakeSmtp, Hook, plugin};
 use serde_json::{Value, json};
 
 fn roof_report() -> Value {
@@ -34,8 +34,11 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
     let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify.clone()).await;
     let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
     let (s, _) = admin
-        .post("/api/v1/org/import", json!({"departments": [{"code": "D1", "name": "住建"}],
-            "teams": [{"code": "T1", "name": "一中队", "department": "D1", "domains": ["housing"]}]}))
+        .post(
+            "/api/v1/org/import",
+            json!({"departments": [{"code": "D1", "name": "住建"}],
+            "teams": [{"code": "T1", "name": "一中队", "department": "D1", "domains": ["housing"]}]}),
+        )
         .await;
     assert_eq!(s, 200);
     let grid = json!({"type": "FeatureCollection", "fallback": {"housing": "T1"}, "features": []});
@@ -58,7 +61,12 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
 
     // The command centre moves it to the staff account's team, which accepts it: a new clock.
     let id = r["id"].as_i64().unwrap();
-    let (s, b) = app.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "transfer", "team": "TEST-T", "reason": "就近处置"})).await;
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/reports/{id}/actions"),
+            json!({"action": "transfer", "team": "TEST-T", "reason": "就近处置"}),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(app.post(&format!("/api/v1/reports/{id}/actions"), json!({"action": "accept"})).await.0, 200);
     let t = tick(due - 3_600_000).await.unwrap();
@@ -68,7 +76,63 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
     assert_eq!((t.reminded, t.escalated), (0, 1));
     assert_eq!(tick(due + 3_600_000).await.unwrap(), Default::default(), "escalated once");
     let events: Vec<String> = hook.wait_for(6, 10).await.iter().map(|d| d.event.clone()).collect();
-    assert_eq!(events, ["report.dispatched", "report.overdue", "report.transferred", "report.accepted", "report.due-soon", "report.overdue"]);
+    assert_eq!(
+        events,
+        [
+            "report.dispatched",
+            "report.overdue",
+            "report.transferred",
+            "report.accepted",
+            "report.due-soon",
+            "report.overdue"
+        ]
+    );
     db.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_lead_is_mailed_and_the_citizen_gets_text_messages() {
+    let smtp = FakeSmtp::start().await;
+    let gateway = Hook::start(0).await;
+    let mut notify = casegrid::notify::NotifySettings::default();
+    notify.poll_millis = 100;
+    notify.smtp = Some(casegrid::notify::Smtp {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+        from: "执法局 <noreply@zf.example.cn>".into(),
+    });
+    notify.sms = Some(casegrid::notify::Sms {
+        url: gateway.url.clone(),
+        body_template: r#"{"mobile": "{phone}", "content": "{text}"}"#.into(),
+        content_type: "application/json".into(),
+        headers: [("x-api-key".to_string(), casegrid::auth::secrets::Secret::new("gw-key"))].into(),
+    });
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify).await;
+    let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
+    let doc = json!({"departments": [{"code": "D1", "name": "住建"}],
+        "teams": [{"code": "T1", "name": "一中队", "department": "D1", "domains": ["housing"]}],
+        "members": [{"login": "lead1", "display_name": "李队", "email": "lead1@zf.example.cn", "roles": [{"role": "team-lead", "team": "T1"}]},
+                    {"login": "off1", "display_name": "王", "email": "off1@zf.example.cn", "roles": [{"role": "officer", "team": "T1"}]}]});
+    assert_eq!(admin.post("/api/v1/org/import", doc).await.0, 200);
+    let grid = json!({"type": "FeatureCollection", "fallback": {"housing": "T1"}, "features": []});
+    assert_eq!(admin.post("/api/v1/grid/import", grid).await.0, 200);
+    let mut report = roof_report();
+    report["contact"] = json!({"phone": "13912340000"});
+    let (_, r) = app.anon().post("/api/v1/reports", report).await;
+    assert_eq!(r["status"], "dispatched");
+
+    // The lead is mailed (not the officer: new work goes to whoever assigns it).
+    let mails = smtp.wait_for(1, 10).await;
+    assert_eq!(mails[0].0, ["lead1@zf.example.cn"]);
+    assert!(mails[0].1.contains("Subject:"), "{}", mails[0].1);
+    // The citizen is told the code, through the gateway's template, with its key.
+    let texts = gateway.wait_for(1, 10).await;
+    let sms: Value = serde_json::from_str(&texts[0].body).unwrap();
+    assert_eq!(sms["mobile"], "13912340000");
+    assert!(sms["content"].as_str().unwrap().contains(r["tracking_code"].as_str().unwrap()));
     app.stop().await;
 }

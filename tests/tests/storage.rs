@@ -139,7 +139,11 @@ async fn reports_through_two_hosts_are_dispatched_and_each_message_is_delivered_
     assert_eq!(s, 200, "{g}");
     let mut calls = Vec::new();
     for i in 0..30 {
-        let (client, url) = if i % 2 == 0 { (a.client.clone(), a.url("/api/v1/reports")) } else { (b.client.clone(), b.url("/api/v1/reports")) };
+        let (client, url) = if i % 2 == 0 {
+            (a.client.clone(), a.url("/api/v1/reports"))
+        } else {
+            (b.client.clone(), b.url("/api/v1/reports"))
+        };
         calls.push(tokio::spawn(async move {
             let body = json!({"description": format!("楼顶违章搭建彩钢房 {i}"), "domain": "housing", "category": "illegal-construction",
                               "location": {"lat": 30.05, "lon": 120.05}});

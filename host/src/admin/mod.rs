@@ -271,7 +271,7 @@ async fn create_key(
     }
     let key = secrets::new_token("cgk_");
     let mut tx = state.db.write().await?;
-    let k = store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], p.user_id).await?;
+    let k = store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], Some(p.user_id)).await?;
     store::record(&mut tx, "open311-key-created", &p.actor(ip), None, json!({"key_id": k.id, "client": client}))
         .await?;
     tx.commit().await.map_err(StoreError::from)?;

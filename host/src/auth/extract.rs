@@ -124,6 +124,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A bearer token must be valid (a wrong one is 401, not anonymous); a cookie that names no live
 /// session is ignored, so a stale browser still reaches public pages.
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let sid = cookie(headers, SESSION_COOKIE);
+    if sid.is_none() && !headers.contains_key(header::AUTHORIZATION) {
+        // Anonymous (a citizen's report, a public page): no database round trip.
+        return Ok(None);
+    }
     let mut c = state.db.pool().acquire().await.map_err(crate::store::StoreError::from)?;
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         let token = auth
@@ -137,7 +142,7 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Princip
         store::touch_token(&mut c, t.id).await?;
         return load_principal(&mut c, t.user_id, Credential::ApiToken { id: t.id }).await;
     }
-    let Some(sid) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(sid) = sid else { return Ok(None) };
     let id_hash = secrets::token_hash(sid);
     let Some((user, csrf_token, last_seen)) = store::live_session(&mut c, &id_hash, state.auth.idle_ms()).await? else {
         return Ok(None);

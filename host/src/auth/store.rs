@@ -603,7 +603,13 @@ fn key_row(r: &sqlx::any::AnyRow) -> Open311Key {
     }
 }
 
-pub async fn insert_open311_key(c: &mut Conn, client: &str, hash: &str, prefix: &str, by: i64) -> Result<Open311Key> {
+pub async fn insert_open311_key(
+    c: &mut Conn,
+    client: &str,
+    hash: &str,
+    prefix: &str,
+    by: Option<i64>,
+) -> Result<Open311Key> {
     Ok(key_row(
         &sqlx::query(
             "INSERT INTO open311_keys (client, key_hash, prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5) \

@@ -152,66 +152,82 @@ pub struct Cell {
     pub name: String,
 }
 
-/// The cell holding `p`; where cells overlap, the smallest (the most specific).
-pub async fn locate(c: &mut Conn, p: GeoPoint) -> Result<Option<Cell>, StoreError> {
+/// The cell holding `p` (where cells overlap, the smallest, the most specific) and the team (id,
+/// name) covering `domain` there, if any: one query.
+async fn locate_for(
+    c: &mut Conn,
+    p: GeoPoint,
+    domain: &str,
+) -> Result<Option<(Cell, Option<(i64, String)>)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, code, name, geometry FROM grid_cells WHERE min_lat <= $1 AND max_lat >= $1 AND min_lon <= $2 AND max_lon >= $2 \
-         ORDER BY (max_lat - min_lat) * (max_lon - min_lon), code",
+        "SELECT g.id, g.code, g.name, g.geometry, v.team_id, t.name FROM grid_cells g \
+         LEFT JOIN coverage v ON v.cell_id = g.id AND v.domain = $3 LEFT JOIN teams t ON t.id = v.team_id \
+         WHERE g.min_lat <= $1 AND g.max_lat >= $1 AND g.min_lon <= $2 AND g.max_lon >= $2 \
+         ORDER BY (g.max_lat - g.min_lat) * (g.max_lon - g.min_lon), g.code",
     )
     .bind(p.lat)
     .bind(p.lon)
+    .bind(domain)
     .fetch_all(&mut *c)
     .await?;
     for r in rows {
         let g: Value = serde_json::from_str(&r.get::<String, _>(3)).unwrap_or(Value::Null);
         if Area::from_geojson(&g).is_ok_and(|a| a.contains(p)) {
-            return Ok(Some(Cell { id: r.get(0), code: r.get(1), name: r.get(2) }));
+            let team = r.get::<Option<i64>, _>(4).zip(r.get::<Option<String>, _>(5));
+            return Ok(Some((Cell { id: r.get(0), code: r.get(1), name: r.get(2) }, team)));
         }
     }
     Ok(None)
+}
+
+/// The cell holding `p`.
+pub async fn locate(c: &mut Conn, p: GeoPoint) -> Result<Option<Cell>, StoreError> {
+    Ok(locate_for(c, p, "").await?.map(|x| x.0))
 }
 
 /// Who acts on a report, and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct Assignment {
     pub team_id: Option<i64>,
+    pub team_name: Option<String>,
     pub cell: Option<Cell>,
     pub reason: String,
 }
 
 /// The team covering (cell, domain); else the domain's fallback team; else nobody (triage).
 pub async fn assign(c: &mut Conn, domain: &str, at: Option<GeoPoint>) -> Result<Assignment, StoreError> {
-    let cell = match at {
-        Some(p) => locate(c, p).await?,
-        None => None,
+    let (cell, team) = match at {
+        Some(p) => locate_for(c, p, domain).await?.map_or((None, None), |(c, t)| (Some(c), t)),
+        None => (None, None),
     };
-    if let Some(cell) = &cell {
-        let team = sqlx::query("SELECT team_id FROM coverage WHERE cell_id = $1 AND domain = $2")
-            .bind(cell.id)
-            .bind(domain)
-            .fetch_optional(&mut *c)
-            .await?;
-        if let Some(t) = team {
-            let reason = format!("grid cell {} is covered for {domain}", cell.code);
-            return Ok(Assignment { team_id: Some(t.get(0)), cell: Some(cell.clone()), reason });
-        }
+    if let (Some(cell), Some((id, name))) = (&cell, team) {
+        let reason = format!("grid cell {} is covered for {domain}", cell.code);
+        return Ok(Assignment { team_id: Some(id), team_name: Some(name), cell: Some(cell.clone()), reason });
     }
-    let fallback = sqlx::query("SELECT team_id FROM fallback_teams WHERE domain = $1")
-        .bind(domain)
-        .fetch_optional(&mut *c)
-        .await?;
+    let fallback = sqlx::query(
+        "SELECT f.team_id, t.name FROM fallback_teams f JOIN teams t ON t.id = f.team_id WHERE f.domain = $1",
+    )
+    .bind(domain)
+    .fetch_optional(&mut *c)
+    .await?;
     let place = match (&cell, at) {
         (Some(cell), _) => format!("grid cell {} has no team for {domain}", cell.code),
         (None, Some(_)) => "no grid cell covers the point".to_string(),
         (None, None) => "the report has no position".to_string(),
     };
     Ok(match fallback {
-        Some(t) => {
-            Assignment { team_id: Some(t.get(0)), cell, reason: format!("{place}: the fallback team for {domain}") }
-        }
-        None => {
-            Assignment { team_id: None, cell, reason: format!("{place}, and {domain} has no fallback team: triage") }
-        }
+        Some(t) => Assignment {
+            team_id: Some(t.get(0)),
+            team_name: Some(t.get(1)),
+            cell,
+            reason: format!("{place}: the fallback team for {domain}"),
+        },
+        None => Assignment {
+            team_id: None,
+            team_name: None,
+            cell,
+            reason: format!("{place}, and {domain} has no fallback team: triage"),
+        },
     })
 }
 

@@ -74,7 +74,8 @@ async fn fire(
     let Some(r): Option<ReportRow> = store::by_id(&mut tx, id).await? else { return Ok(false) };
     let detail = json!({"ack_due_at": r.ack_due_at.map(rfc3339), "handle_due_at": r.handle_due_at.map(rfc3339), "team_id": r.team_id});
     store::add_event(&mut tx, id, kind, &Actor::system(), false, None, detail).await?;
-    crate::notify::enqueue(&mut tx, notify, event, &super::event_body(&r, id)).await?;
+    let who = super::audience(&mut tx, notify, &r, event.trim_start_matches("report.")).await?;
+    crate::notify::enqueue(&mut tx, notify, event, &super::event_body(&r, id), &who).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -406,14 +406,14 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
                 f => f.to_string(),
             };
             let mut e = invalid(field, "invalid-report", format!("{}: {}", first.field, first.message.en));
-            e.details = serde_json::to_value(&errors).ok();
+            e.details = serde_json::to_value(&errors).ok().map(Box::new);
             return Err(e);
         }
     }
 
     // ---- assignment and the clock ----
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let (status, team_id, cell_id, assign_reason, ack_due, handle_due) = match (&domain, &category) {
+    let (status, team_id, team, cell_id, assign_reason, ack_due, handle_due) = match (&domain, &category) {
         (Some(d), Some(cat)) => {
             let a = crate::dispatch::assign(&mut c, d, at).await?;
             let limit = state
@@ -424,15 +424,14 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
                 .map(|l| deadlines(&intake.calendar, &intake.settings, now, &l))
                 .map_or((None, None), |(a, b)| (Some(a), Some(b)));
             let status = if a.team_id.is_some() { "dispatched" } else { "triage" };
-            (status, a.team_id, a.cell.as_ref().map(|x| x.id), a.reason, ack, due)
+            (status, a.team_id, a.team_name, a.cell.as_ref().map(|x| x.id), a.reason, ack, due)
         }
         _ => {
             // Triage: the command centre routes it within the acknowledgement time.
             let ack = intake.calendar.end_of_working_days(now, intake.settings.acknowledge_working_days);
-            ("triage", None, None, "waiting for a dispatcher".to_string(), Some(ack), None)
+            ("triage", None, None, None, "waiting for a dispatcher".to_string(), Some(ack), None)
         }
     };
-    drop(c);
 
     // ---- store: files first, then one transaction; files are removed if it fails ----
     let mut rows = Vec::new();
@@ -483,7 +482,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         created_at: now,
         updated_at: now,
     };
-    let stored = store_new(state, &origin, &report, &rows, &routing, &assign_reason).await;
+    let stored = store_new(state, &mut c, &origin, &report, &rows, &routing, &assign_reason).await;
     let id = match stored {
         Ok(id) => id,
         Err(e) => {
@@ -492,13 +491,6 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             }
             return Err(e);
         }
-    };
-    let team = match team_id {
-        Some(t) => {
-            let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-            crate::auth::store::org_index(&mut c).await?.team(t).map(|t| t.name.clone())
-        }
-        None => None,
     };
     Ok(Receipt {
         id,
@@ -514,13 +506,14 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
 
 async fn store_new(
     state: &AppState,
+    c: &mut Conn,
     origin: &Origin,
     r: &ReportRow,
     files: &[AttachmentRow],
     routing: &RoutingNote,
     assigned: &str,
 ) -> Result<i64, ApiError> {
-    let mut tx = state.db.write().await?;
+    let mut tx = state.db.write_on(c).await?;
     let id = store::insert(&mut tx, r, origin.open311_key).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "please send the report again")
@@ -530,38 +523,36 @@ async fn store_new(
     for f in files {
         store::add_attachment(&mut tx, id, f).await?;
     }
-    store::add_event(
-        &mut tx,
-        id,
-        "received",
-        &origin.actor,
-        true,
-        None,
-        json!({"source": r.source, "attachments": files.len()}),
-    )
-    .await?;
-    store::add_event(
-        &mut tx,
-        id,
-        "routed",
-        &Actor::system(),
-        false,
-        Some(&routing.reason),
-        json!({"how": routing.how, "domain": r.domain, "category": r.category}),
-    )
-    .await?;
     let kind = if r.status == "dispatched" { "dispatched" } else { "triage" };
-    store::add_event(
-        &mut tx,
-        id,
-        kind,
-        &Actor::system(),
-        true,
-        None,
-        json!({"team_id": r.team_id, "reason": assigned}),
-    )
-    .await?;
-    crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("report.{kind}"), &event_body(r, id)).await?;
+    let system = Actor::system();
+    let events = [
+        store::NewEvent {
+            kind: "received",
+            actor: &origin.actor,
+            public: true,
+            note: None,
+            detail: json!({"source": r.source, "attachments": files.len()}),
+        },
+        store::NewEvent {
+            kind: "routed",
+            actor: &system,
+            public: false,
+            note: Some(&routing.reason),
+            detail: json!({"how": routing.how, "domain": r.domain, "category": r.category}),
+        },
+        store::NewEvent {
+            kind,
+            actor: &system,
+            public: true,
+            note: None,
+            detail: json!({"team_id": r.team_id, "reason": assigned}),
+        },
+    ];
+    store::add_events(&mut tx, id, &events).await?;
+    let mut stored = r.clone();
+    stored.id = id;
+    let who = audience(&mut tx, &state.intake.notify, &stored, kind).await?;
+    crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("report.{kind}"), &event_body(r, id), &who).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
 }
@@ -593,6 +584,84 @@ pub async fn possible_duplicates(
         .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(out.into_iter().map(|x| x.1).collect())
+}
+
+/// Who is told of a report's event beyond the webhooks: by e-mail, the team (reminders), its
+/// leads (new work) and, after a deadline, the command centre; by SMS, the citizen who left a
+/// phone number (receipt, closure, merger).
+pub async fn audience(
+    c: &mut Conn,
+    notify: &NotifySettings,
+    r: &ReportRow,
+    kind: &str,
+) -> Result<crate::notify::Audience, StoreError> {
+    use sqlx::Row;
+    if notify.smtp.is_none() && notify.sms.is_none() {
+        // Webhooks only: nobody to look up (and no extra reads inside the write).
+        return Ok(Default::default());
+    }
+    let due =
+        r.handle_due_at.map(|d| crate::open311::iso_cst(d)[..16].replace('T', " ")).unwrap_or_else(|| "尽快".into());
+    let what = format!("{} {}", r.category.as_deref().unwrap_or("未分类"), r.tracking_code);
+    let (roles, dispatchers, subject, citizen_text): (&[&str], bool, String, Option<String>) = match kind {
+        "dispatched" | "transferred" | "reopened" => (
+            &["team-lead"],
+            false,
+            format!("新派遣：{what}，请于{due}前处置"),
+            (kind == "dispatched")
+                .then(|| format!("【城市综合执法】您的反映已受理，查询码{}，预计{due}前答复。", r.tracking_code)),
+        ),
+        "due-soon" => (&["officer", "team-lead"], false, format!("即将到期：{what}，处置期限{due}"), None),
+        "overdue" | "escalated" => (&["team-lead"], true, format!("已超期：{what}，期限{due}"), None),
+        "closed" => (
+            &[],
+            false,
+            String::new(),
+            Some(format!(
+                "【城市综合执法】您反映的问题（查询码{}）已办结：{}。7日内可评价或申请重新办理。",
+                r.tracking_code,
+                r.result.as_deref().unwrap_or("")
+            )),
+        ),
+        "merged" => (
+            &[],
+            false,
+            String::new(),
+            Some(format!("【城市综合执法】您反映的问题（查询码{}）与已受理的问题相同，已合并办理。", r.tracking_code)),
+        ),
+        _ => (&[], false, String::new(), None),
+    };
+    let mut emails = Vec::new();
+    if let Some(team) = r.team_id
+        && (!roles.is_empty() || dispatchers)
+    {
+        let dept: Option<i64> = sqlx::query("SELECT department_id FROM teams WHERE id = $1")
+            .bind(team)
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|x| x.get(0));
+        let rows = sqlx::query(
+            "SELECT DISTINCT u.email, g.role, g.scope FROM users u JOIN role_grants g ON g.user_id = u.id \
+             WHERE u.disabled = 0 AND u.email IS NOT NULL AND g.scope IN ($1, $2, 'all')",
+        )
+        .bind(format!("team:{team}"))
+        .bind(format!("department:{}", dept.unwrap_or(-1)))
+        .fetch_all(&mut *c)
+        .await?;
+        for x in rows {
+            let (email, role, scope): (String, String, String) = (x.get(0), x.get(1), x.get(2));
+            let wanted = (roles.contains(&role.as_str()) && scope != "all") || (dispatchers && role == "dispatcher");
+            if wanted && !emails.contains(&email) {
+                emails.push(email);
+            }
+        }
+    }
+    let text = match &citizen_text {
+        Some(t) => t.clone(),
+        None => format!("{subject}\n\n{}\n地址：{}", r.description, r.address.as_deref().unwrap_or("（见位置）")),
+    };
+    let phones = citizen_text.as_ref().and(r.contact_phone.clone()).into_iter().collect();
+    Ok(crate::notify::Audience { emails, subject, phones, text })
 }
 
 #[cfg(test)]

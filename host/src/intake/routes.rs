@@ -63,7 +63,17 @@ async fn create(
     let parsed = if ct.starts_with("multipart/form-data") {
         read_multipart(&state, req).await
     } else {
-        ApiJson::<NewReport>::from_request(req, &state).await.map(|ApiJson(r)| (r, Vec::new()))
+        // The route admits bodies big enough for nine photos; a JSON report is held to 1 MiB.
+        let (parts, body) = req.into_parts();
+        match axum::body::to_bytes(body, 1 << 20).await {
+            Ok(bytes) => {
+                let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+                ApiJson::<NewReport>::from_request(req, &state).await.map(|ApiJson(r)| (r, Vec::new()))
+            }
+            Err(_) => {
+                Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "a JSON report is at most 1 MiB"))
+            }
+        }
     };
     let (report, uploads) = match parsed {
         Ok(x) => x,
@@ -480,8 +490,15 @@ async fn act(
     let mut tx = state.db.write().await?;
     store::update(&mut tx, &r).await?;
     store::add_event(&mut tx, r.id, kind, &p.actor(ip), public, note.as_deref(), detail).await?;
-    crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("report.{kind}"), &super::event_body(&r, r.id))
-        .await?;
+    let who = super::audience(&mut tx, &state.intake.notify, &r, kind).await?;
+    crate::notify::enqueue(
+        &mut tx,
+        &state.intake.notify,
+        &format!("report.{kind}"),
+        &super::event_body(&r, r.id),
+        &who,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Json(summary(&r, &org, true)))
 }
@@ -594,7 +611,9 @@ async fn rate(
             json!({"score": body.score, "comment": comment}),
         )
         .await?;
-        crate::notify::enqueue(&mut tx, &state.intake.notify, "report.rated", &super::event_body(&r, r.id)).await?;
+        let who = super::audience(&mut tx, &state.intake.notify, &r, "rated").await?;
+        crate::notify::enqueue(&mut tx, &state.intake.notify, "report.rated", &super::event_body(&r, r.id), &who)
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(StatusCode::NO_CONTENT)
     };
@@ -644,7 +663,9 @@ async fn reopen(
         store::update(&mut tx, &r).await?;
         store::add_event(&mut tx, r.id, "reopened", &citizen, true, Some(&reason), json!({"team_id": r.team_id}))
             .await?;
-        crate::notify::enqueue(&mut tx, &state.intake.notify, "report.reopened", &super::event_body(&r, r.id)).await?;
+        let who = super::audience(&mut tx, &state.intake.notify, &r, "reopened").await?;
+        crate::notify::enqueue(&mut tx, &state.intake.notify, "report.reopened", &super::event_body(&r, r.id), &who)
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Json(json!({"status": r.status, "expected_response_by": r.handle_due_at.map(rfc3339)})))
     };

@@ -219,6 +219,47 @@ pub struct Event {
     pub detail: serde_json::Value,
 }
 
+/// A timeline entry to write.
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub actor: &'a Actor,
+    pub public: bool,
+    pub note: Option<&'a str>,
+    pub detail: serde_json::Value,
+}
+
+/// Writes timeline entries in one statement (intake writes three per report).
+pub async fn add_events(c: &mut Conn, report: i64, events: &[NewEvent<'_>]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = 2 + i * 7;
+            format!("($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO report_events (report_id, at, kind, actor_id, actor, public, note, detail) VALUES {}",
+        rows.join(", ")
+    );
+    let now = now_ms();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(report);
+    // Entries written together keep their order: the timeline sorts by id.
+    for e in events {
+        q = q
+            .bind(now)
+            .bind(e.kind)
+            .bind(e.actor.id)
+            .bind(&e.actor.label)
+            .bind(i64::from(e.public))
+            .bind(e.note)
+            .bind(e.detail.to_string());
+    }
+    q.execute(&mut *c).await?;
+    Ok(())
+}
+
 pub async fn add_event(
     c: &mut Conn,
     report: i64,
@@ -228,18 +269,7 @@ pub async fn add_event(
     note: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO report_events (report_id, at, kind, actor_id, actor, public, note, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(report)
-        .bind(now_ms())
-        .bind(kind)
-        .bind(actor.id)
-        .bind(&actor.label)
-        .bind(i64::from(public))
-        .bind(note)
-        .bind(detail.to_string())
-        .execute(&mut *c)
-        .await?;
-    Ok(())
+    add_events(c, report, &[NewEvent { kind, actor, public, note, detail }]).await
 }
 
 pub async fn events(c: &mut Conn, report: i64, public_only: bool) -> Result<Vec<Event>> {

@@ -5,7 +5,7 @@
 //! and nothing is sent twice at once.
 
 use crate::auth::secrets::Secret;
-use crate::store::{Backend, Db, StoreError, Tx, now_ms};
+use crate::store::{Backend, Db, StoreError, now_ms};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -16,6 +16,10 @@ use std::time::Duration;
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
     pub webhooks: Vec<Webhook>,
+    /// E-mail to staff (the team, its lead, the command centre); none without it.
+    pub smtp: Option<Smtp>,
+    /// Text messages to citizens who left a phone number; none without it.
+    pub sms: Option<Sms>,
     /// How often the worker looks for due messages.
     pub poll_millis: u64,
     /// Attempts before a message is marked failed.
@@ -24,8 +28,59 @@ pub struct NotifySettings {
 
 impl Default for NotifySettings {
     fn default() -> Self {
-        Self { webhooks: Vec::new(), poll_millis: 500, max_attempts: 10 }
+        Self { webhooks: Vec::new(), smtp: None, sms: None, poll_millis: 500, max_attempts: 10 }
     }
+}
+
+/// An SMTP relay.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (only for a relay on the same
+    /// host or network).
+    #[serde(default = "default_security")]
+    pub security: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// `城市综合执法局 <noreply@example.gov.cn>`
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_security() -> String {
+    "starttls".into()
+}
+
+/// An SMS gateway reached over HTTP: the body template is POSTed to `url` with `{phone}` and
+/// `{text}` replaced (JSON-escaped), and the headers (e.g. the gateway's key) added.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    pub url: String,
+    pub body_template: String,
+    #[serde(default = "default_sms_content_type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
+}
+
+fn default_sms_content_type() -> String {
+    "application/json".into()
+}
+
+/// Who else hears of an event, beyond the webhooks: staff by e-mail, citizens by SMS.
+#[derive(Clone, Debug, Default)]
+pub struct Audience {
+    pub emails: Vec<String>,
+    pub subject: String,
+    pub phones: Vec<String>,
+    pub text: String,
 }
 
 /// A subscriber: every event (or those listed) is POSTed to `url` as JSON, signed with
@@ -39,27 +94,56 @@ pub struct Webhook {
     pub events: Vec<String>,
 }
 
-/// Writes the messages `event` causes, inside the caller's transaction.
+async fn put(
+    c: &mut sqlx::AnyConnection,
+    channel: &str,
+    destination: &str,
+    event: &str,
+    body: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (created_at, channel, destination, event, body, status, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $1)",
+    )
+    .bind(now_ms())
+    .bind(channel)
+    .bind(destination)
+    .bind(event)
+    .bind(body)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Writes the messages `event` causes, inside the caller's transaction: one per webhook
+/// subscribed to it and, where those channels are configured, one e-mail per address and one SMS
+/// per phone of `audience`.
 pub async fn enqueue(
-    tx: &mut Tx,
+    tx: &mut sqlx::AnyConnection,
     settings: &NotifySettings,
     event: &str,
     body: &serde_json::Value,
+    audience: &Audience,
 ) -> Result<usize, StoreError> {
     let mut n = 0;
-    let now = now_ms();
+    let at = crate::store::rfc3339(now_ms());
     for w in settings.webhooks.iter().filter(|w| w.events.is_empty() || w.events.iter().any(|e| e == event)) {
-        let payload = serde_json::json!({"event": event, "at": crate::store::rfc3339(now), "data": body});
-        sqlx::query(
-            "INSERT INTO outbox (created_at, channel, destination, event, body, status, next_attempt_at) VALUES ($1, 'webhook', $2, $3, $4, 'pending', $1)",
-        )
-        .bind(now)
-        .bind(&w.url)
-        .bind(event)
-        .bind(payload.to_string())
-        .execute(&mut **tx)
-        .await?;
+        let payload = serde_json::json!({"event": event, "at": at, "data": body});
+        put(tx, "webhook", &w.url, event, &payload.to_string()).await?;
         n += 1;
+    }
+    if settings.smtp.is_some() {
+        for to in &audience.emails {
+            let mail = serde_json::json!({"subject": audience.subject, "text": audience.text});
+            put(tx, "email", to, event, &mail.to_string()).await?;
+            n += 1;
+        }
+    }
+    if settings.sms.is_some() {
+        for to in &audience.phones {
+            put(tx, "sms", to, event, &serde_json::json!({"text": audience.text}).to_string()).await?;
+            n += 1;
+        }
     }
     Ok(n)
 }
@@ -83,6 +167,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 struct Claimed {
     id: i64,
+    channel: String,
     destination: String,
     event: String,
     body: String,
@@ -98,7 +183,7 @@ async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreE
     let sql = format!(
         "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 WHERE id IN \
          (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) \
-          ORDER BY id LIMIT $4 {lock}) RETURNING id, destination, event, body, attempts"
+          ORDER BY id LIMIT $4 {lock}) RETURNING id, channel, destination, event, body, attempts"
     );
     let mut tx = db.write().await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -111,7 +196,14 @@ async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreE
     tx.commit().await?;
     Ok(rows
         .iter()
-        .map(|r| Claimed { id: r.get(0), destination: r.get(1), event: r.get(2), body: r.get(3), attempts: r.get(4) })
+        .map(|r| Claimed {
+            id: r.get(0),
+            channel: r.get(1),
+            destination: r.get(2),
+            event: r.get(3),
+            body: r.get(4),
+            attempts: r.get(5),
+        })
         .collect())
 }
 
@@ -173,6 +265,58 @@ pub async fn worker(db: Db, settings: NotifySettings, name: String) {
 }
 
 async fn deliver(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
+    match m.channel.as_str() {
+        "webhook" => webhook(client, settings, m).await,
+        "email" => email(settings, m).await,
+        "sms" => sms(client, settings, m).await,
+        other => Err(format!("unknown channel {other}")),
+    }
+}
+
+async fn email(settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let smtp = settings.smtp.as_ref().ok_or("SMTP is not configured any more")?;
+    let mail: serde_json::Value = serde_json::from_str(&m.body).map_err(|e| e.to_string())?;
+    let message = Message::builder()
+        .from(smtp.from.parse().map_err(|e| format!("notify.smtp.from: {e}"))?)
+        .to(m.destination.parse().map_err(|e| format!("{}: {e}", m.destination))?)
+        .subject(mail["subject"].as_str().unwrap_or_default())
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(mail["text"].as_str().unwrap_or_default().to_string())
+        .map_err(|e| e.to_string())?;
+    let builder = match smtp.security.as_str() {
+        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).map_err(|e| e.to_string())?,
+        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host).map_err(|e| e.to_string())?,
+    };
+    let mut builder = builder.port(smtp.port).timeout(Some(Duration::from_secs(20)));
+    if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
+        builder = builder
+            .credentials(lettre::transport::smtp::authentication::Credentials::new(u.clone(), p.expose().to_string()));
+    }
+    builder.build().send(message).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// A JSON string's inside: the text between the quotes serde_json would write.
+fn json_escaped(s: &str) -> String {
+    let q = serde_json::Value::String(s.to_string()).to_string();
+    q[1..q.len() - 1].to_string()
+}
+
+async fn sms(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
+    let gw = settings.sms.as_ref().ok_or("the SMS gateway is not configured any more")?;
+    let msg: serde_json::Value = serde_json::from_str(&m.body).map_err(|e| e.to_string())?;
+    let text = json_escaped(msg["text"].as_str().unwrap_or_default());
+    let body = gw.body_template.replace("{phone}", &json_escaped(&m.destination)).replace("{text}", &text);
+    let mut req = client.post(&gw.url).header("content-type", &gw.content_type).body(body);
+    for (k, v) in &gw.headers {
+        req = req.header(k, v.expose());
+    }
+    let r = req.send().await.map_err(|e| e.to_string())?;
+    if r.status().is_success() { Ok(()) } else { Err(format!("the gateway answered {}", r.status())) }
+}
+
+async fn webhook(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
     let hook = settings
         .webhooks
         .iter()

@@ -325,13 +325,34 @@ impl Plugin {
     pub async fn classify(self: &Arc<Self>, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
         let text = text.to_string();
         let out = self.call(at, text.len(), move |g| g.classify(&text)).await?;
-        if let Some(bad) = out.iter().find(|s| !(0.0..=1.0).contains(&s.score)) {
-            return Err(PluginError::ContractViolation(format!(
-                "category {} scored {}, outside 0..1",
-                bad.category, bad.score
-            )));
+        scores_in_range(out)
+    }
+
+    /// [`Plugin::classify`] on the calling thread, for [`Plugin::each_blocking`].
+    pub fn classify_blocking(&self, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
+        scores_in_range(self.call_blocking(at, text.len(), |g| g.classify(text))?)
+    }
+
+    /// Runs `f` on each plugin in turn in one blocking section: one concurrency permit and one
+    /// `block_in_place` for the lot, instead of a handoff per call. Intake classifies every report
+    /// with every plugin this way.
+    pub async fn each_blocking<R, F>(plugins: Vec<Arc<Plugin>>, f: F) -> Result<Vec<R>, PluginError>
+    where
+        R: Send + 'static,
+        F: Fn(&Plugin) -> R + Send + 'static,
+    {
+        let Some(first) = plugins.first() else { return Ok(Vec::new()) };
+        let permit = first.permits.clone().acquire_owned().await.map_err(|_| PluginError::ShuttingDown)?;
+        let run = move || {
+            let _permit = permit;
+            plugins.iter().map(|p| f(p)).collect()
+        };
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            return Ok(tokio::task::block_in_place(run));
         }
-        Ok(out)
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| PluginError::Crash { trap: format!("host task failed: {e}"), message: String::new() })
     }
 
     /// Runs a call once a concurrency permit is free, without stalling the async runtime: on a
@@ -479,4 +500,14 @@ exports! {
     validate = "validate" (form: &str, values: &[FieldValue]) -> Result<Vec<FieldError>, ValidateError>;
     assess = "assess" (item: &str, facts: &[FieldValue]) -> Result<Assessment, AssessError>;
     classify = "classify" (text: &str) -> Vec<CategoryScore>;
+}
+
+fn scores_in_range(out: Vec<CategoryScore>) -> Result<Vec<CategoryScore>, PluginError> {
+    if let Some(bad) = out.iter().find(|s| !(0.0..=1.0).contains(&s.score)) {
+        return Err(PluginError::ContractViolation(format!(
+            "category {} scored {}, outside 0..1",
+            bad.category, bad.score
+        )));
+    }
+    Ok(out)
 }

@@ -122,6 +122,15 @@ impl Db {
         })
     }
 
+    /// [`Db::write`] on a connection the caller already holds (one pool checkout per request).
+    pub async fn write_on<'c>(&self, c: &'c mut sqlx::AnyConnection) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+        use sqlx::Connection;
+        Ok(match self.backend {
+            Backend::Sqlite => c.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => c.begin().await?,
+        })
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

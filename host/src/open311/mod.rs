@@ -1,0 +1,497 @@
+//! Open311 GeoReport v2 at `/open311/v2/`, for existing clients unchanged: `discovery`, `services`
+//! (the enabled plugins' report categories), `services/{code}` (the report form's fields beyond
+//! the standard parameters, as attributes), `POST requests` (with an `api_key`), `tokens/{token}`,
+//! `requests` and `requests/{id}`; each as `.json` or `.xml`. Errors are the spec's
+//! `[{code, description}]` with 400, 403 or 404. A `service_request_id` is the report's tracking
+//! code; `status` is `open` or `closed`, with our stage in `status_notes`.
+
+mod xml;
+
+use crate::auth::extract::ClientIp;
+use crate::auth::store::Actor;
+use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
+use crate::plugins::bindings::{FieldKind, Form};
+use crate::server::AppState;
+use crate::store::{StoreError, rfc3339};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/open311/v2/{file}", get(top).post(post_request))
+        .route("/open311/v2/services/{file}", get(service_definition))
+        .route("/open311/v2/requests/{file}", get(one_request))
+        .route("/open311/v2/tokens/{file}", get(token))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+/// `name.json` / `name.xml` → (name, format).
+fn split(file: &str) -> Option<(&str, Format)> {
+    if let Some(n) = file.strip_suffix(".json") {
+        Some((n, Format::Json))
+    } else {
+        file.strip_suffix(".xml").map(|n| (n, Format::Xml))
+    }
+}
+
+/// The spec's error answer.
+fn error(status: StatusCode, f: Format, description: &str) -> Response {
+    let body = json!([{"code": status.as_u16(), "description": description}]);
+    answer(status, f, "errors", "error", &body)
+}
+
+fn answer(status: StatusCode, f: Format, root: &str, item: &str, body: &Value) -> Response {
+    match f {
+        Format::Json => {
+            (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+        }
+        Format::Xml => (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml::document(root, item, body))
+            .into_response(),
+    }
+}
+
+fn unknown(file: &str) -> Response {
+    let f = split(file).map_or(Format::Json, |x| x.1);
+    error(StatusCode::NOT_FOUND, f, "no such resource: use .json or .xml")
+}
+
+async fn top(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    match split(&file) {
+        Some(("discovery", f)) => discovery(&headers, f),
+        Some(("services", f)) => services(&state, f),
+        Some(("requests", f)) => list_requests(&state, f, q.as_deref().unwrap_or("")).await,
+        _ => unknown(&file),
+    }
+}
+
+fn discovery(headers: &HeaderMap, f: Format) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let body = json!({
+        "changeset": "2026-11-26T00:00:00+08:00",
+        "contact": "城市综合行政执法局 / the city's comprehensive administrative law-enforcement bureau",
+        "key_service": "API keys are issued by the bureau's administrators",
+        "endpoints": [{
+            "specification": "http://wiki.open311.org/GeoReport_v2",
+            "url": format!("http://{host}/open311/v2"),
+            "changeset": "2026-11-26T00:00:00+08:00",
+            "type": "production",
+            "formats": ["application/json", "text/xml"],
+        }]
+    });
+    match f {
+        Format::Json => ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response(),
+        Format::Xml => {
+            ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml::element("discovery", &body)).into_response()
+        }
+    }
+}
+
+fn services(state: &AppState, f: Format) -> Response {
+    let list: Vec<Value> = state
+        .registry
+        .iter()
+        .flat_map(|p| {
+            let group = p.manifest().name.zh.clone();
+            let domain = p.domain().to_string();
+            p.data().categories.iter().map(move |c| {
+                json!({"service_code": format!("{domain}.{}", c.code), "service_name": c.name.zh, "description": c.description.zh,
+                       "metadata": true, "type": "realtime", "keywords": c.keywords_zh.join(","), "group": group})
+            })
+        })
+        .collect();
+    answer(StatusCode::OK, f, "services", "service", &Value::Array(list))
+}
+
+/// Report form fields the standard Open311 parameters already carry.
+const STANDARD: &[&str] = &["description", "category", "location", "address", "photos", "contact_phone"];
+
+fn attributes(form: &Form) -> Vec<Value> {
+    form.fields
+        .iter()
+        .filter(|x| !STANDARD.contains(&x.id.as_str()))
+        .enumerate()
+        .map(|(i, x)| {
+            let (datatype, values) = match &x.kind {
+                FieldKind::Text => ("string", vec![]),
+                FieldKind::LongText => ("text", vec![]),
+                FieldKind::Integer | FieldKind::Decimal | FieldKind::Money => ("number", vec![]),
+                FieldKind::Date | FieldKind::Datetime => ("datetime", vec![]),
+                FieldKind::Boolean => ("singlevaluelist", vec![json!({"key": "true", "name": "是"}), json!({"key": "false", "name": "否"})]),
+                FieldKind::Choice | FieldKind::MultiChoice => {
+                    let opts = x.constraints.iter().find_map(|c| match c {
+                        crate::plugins::bindings::Constraint::Options(o) => Some(o.iter().map(|o| json!({"key": o.value, "name": o.label.zh})).collect()),
+                        _ => None,
+                    });
+                    (if x.kind == FieldKind::Choice { "singlevaluelist" } else { "multivaluelist" }, opts.unwrap_or_default())
+                }
+                FieldKind::GeoPoint | FieldKind::Attachment => ("string", vec![]),
+            };
+            json!({"variable": true, "code": x.id, "datatype": datatype, "required": x.required, "datatype_description": x.help.zh,
+                   "order": i + 1, "description": x.label.zh, "values": values})
+        })
+        .collect()
+}
+
+async fn service_definition(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let Some((code, f)) = split(&file) else { return unknown(&file) };
+    let Some((domain, category)) = code.split_once('.') else {
+        return error(StatusCode::NOT_FOUND, f, "no such service_code");
+    };
+    let Some(p) = state.registry.get(domain).filter(|p| p.data().categories.iter().any(|c| c.code == category)) else {
+        return error(StatusCode::NOT_FOUND, f, "no such service_code");
+    };
+    let attrs = p.data().forms.iter().find(|x| x.id == "report").map(attributes).unwrap_or_default();
+    let body = json!({"service_code": code, "attributes": attrs});
+    match f {
+        Format::Json => ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response(),
+        Format::Xml => ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml::element("service_definition", &body))
+            .into_response(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded(body)
+}
+
+fn form_urlencoded(b: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                        Ok(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(b)
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(kv), String::new()),
+        })
+        .collect()
+}
+
+async fn post_request(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    ip: ClientIp,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some(("requests", f)) = split(&file) else { return unknown(&file) };
+    // Parameters may come in the body (the spec) or, from some clients, the query string.
+    let mut params = pairs(&body);
+    params.extend(pairs(q.unwrap_or_default().as_bytes()));
+    let get =
+        |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty());
+    let Some(key) = get("api_key") else { return error(StatusCode::FORBIDDEN, f, "api_key is required") };
+    let client = {
+        let mut c = match state.db.pool().acquire().await {
+            Ok(c) => c,
+            Err(e) => return crate::api_error::ApiError::from(StoreError::from(e)).into_response(),
+        };
+        match crate::auth::store::open311_client(&mut c, &key).await {
+            Ok(Some(k)) => k,
+            Ok(None) => return error(StatusCode::FORBIDDEN, f, "invalid api_key"),
+            Err(e) => return crate::api_error::ApiError::from(e).into_response(),
+        }
+    };
+    let Some(service) = get("service_code") else {
+        return error(StatusCode::BAD_REQUEST, f, "service_code is required");
+    };
+    let Some((domain, category)) = service.split_once('.') else {
+        return error(StatusCode::BAD_REQUEST, f, "service_code: no such service");
+    };
+    let location = match (get("lat"), get("long")) {
+        (Some(a), Some(b)) => match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(lat), Ok(lon)) => Some(LatLon { lat, lon }),
+            _ => return error(StatusCode::BAD_REQUEST, f, "lat and long must be numbers (WGS84)"),
+        },
+        (None, None) => None,
+        _ => return error(StatusCode::BAD_REQUEST, f, "give both lat and long"),
+    };
+    let mut occurred_at = None;
+    for (k, v) in &params {
+        let k = k.strip_suffix("[]").unwrap_or(k);
+        if let Some(code) = k.strip_prefix("attribute[").and_then(|r| r.strip_suffix(']')) {
+            match code {
+                "occurred_at" => occurred_at = Some(v.clone()),
+                other => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        f,
+                        &format!("attribute[{other}]: no such attribute of this service"),
+                    );
+                }
+            }
+        }
+    }
+    let name = [get("last_name"), get("first_name")].into_iter().flatten().collect::<Vec<_>>().join("");
+    let report = NewReport {
+        description: get("description").unwrap_or_default(),
+        domain: Some(domain.to_string()),
+        category: Some(category.to_string()),
+        location,
+        address: get("address_string"),
+        occurred_at,
+        contact: Some(Contact { name: Some(name).filter(|n| !n.is_empty()), phone: get("phone"), email: get("email") }),
+    };
+    let origin = Origin {
+        source: "open311",
+        citizen: None,
+        open311_key: Some(client.id),
+        actor: Actor { id: None, label: format!("open311:{}", client.client), source: ip.0.to_string() },
+    };
+    match crate::intake::submit(&state, origin, report, Vec::new()).await {
+        Ok(r) => {
+            let notice = match &r.expected_response_by {
+                Some(t) => format!("已受理，预计 {t} 前答复 / received; a response is due by {t}"),
+                None => "已受理 / received".to_string(),
+            };
+            let body = json!([{"service_request_id": r.tracking_code, "service_notice": notice, "account_id": null}]);
+            answer(StatusCode::CREATED, f, "service_requests", "request", &body)
+        }
+        Err(e) if e.status.is_server_error() => e.into_response(),
+        Err(e) => {
+            // The spec's shape, with the field named in the description.
+            let status =
+                if e.status == StatusCode::NOT_FOUND { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+            let field = match e.field.as_deref() {
+                Some("location") => "lat/long",
+                Some("domain" | "category") => "service_code",
+                Some("occurred_at") => "attribute[occurred_at]",
+                Some("address") => "address_string",
+                Some("contact.phone") => "phone",
+                Some("contact.email") => "email",
+                Some(other) => other,
+                None => "",
+            };
+            let desc = if field.is_empty() { e.message.clone() } else { format!("{field}: {}", e.message) };
+            error(status, f, &desc)
+        }
+    }
+}
+
+fn request_json(r: &ReportRow, team: Option<&str>, state: &AppState) -> Value {
+    let service_name = r.domain.as_deref().and_then(|d| state.registry.get(d)).and_then(|p| {
+        p.data().categories.iter().find(|c| Some(&c.code) == r.category.as_ref()).map(|c| c.name.zh.clone())
+    });
+    let open = matches!(r.status.as_str(), "triage" | "dispatched" | "accepted");
+    let notes = match (&r.status[..], &r.result) {
+        (_, Some(res)) => format!("{}: {res}", r.status),
+        (s, None) => s.to_string(),
+    };
+    json!({
+        "service_request_id": r.tracking_code,
+        "status": if open { "open" } else { "closed" },
+        "status_notes": notes,
+        "service_name": service_name,
+        "service_code": r.domain.as_ref().zip(r.category.as_ref()).map(|(d, c)| format!("{d}.{c}")),
+        "description": r.description,
+        "agency_responsible": team,
+        "service_notice": null,
+        "requested_datetime": iso_cst(r.created_at),
+        "updated_datetime": iso_cst(r.updated_at),
+        "expected_datetime": r.handle_due_at.map(iso_cst),
+        "address": r.address,
+        "address_id": null,
+        "zipcode": null,
+        "lat": r.lat,
+        "long": r.lon,
+        "media_url": null,
+    })
+}
+
+/// ISO 8601 with the zone, in Beijing time (`2026-11-26T09:30:00+08:00`).
+pub fn iso_cst(ms: i64) -> String {
+    let s = rfc3339(ms + 8 * 3_600_000);
+    format!("{}+08:00", &s[..19])
+}
+
+async fn load(state: &AppState, codes: &[String]) -> Result<Vec<(ReportRow, Option<String>)>, Response> {
+    let mut c = state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| crate::api_error::ApiError::from(StoreError::from(e)).into_response())?;
+    let org =
+        crate::auth::store::org_index(&mut c).await.map_err(|e| crate::api_error::ApiError::from(e).into_response())?;
+    let mut out = Vec::new();
+    for code in codes {
+        if let Some(norm) = crate::intake::normalise_code(code)
+            && let Some(r) = crate::intake::store::by_code(&mut c, &norm)
+                .await
+                .map_err(|e| crate::api_error::ApiError::from(e).into_response())?
+        {
+            let team = r.team_id.and_then(|t| org.team(t)).map(|t| t.name.clone());
+            out.push((r, team));
+        }
+    }
+    Ok(out)
+}
+
+async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let Some((code, f)) = split(&file) else { return unknown(&file) };
+    match load(&state, &[code.to_string()]).await {
+        Ok(found) if !found.is_empty() => {
+            let list: Vec<Value> = found.iter().map(|(r, t)| request_json(r, t.as_deref(), &state)).collect();
+            answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
+        }
+        Ok(_) => error(StatusCode::NOT_FOUND, f, "no such service_request_id"),
+        Err(e) => e,
+    }
+}
+
+async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    // Requests are filed at once, so a token is the request's own id.
+    let Some((code, f)) = split(&file) else { return unknown(&file) };
+    match load(&state, &[code.to_string()]).await {
+        Ok(found) if !found.is_empty() => {
+            let body = json!([{"service_request_id": found[0].0.tracking_code, "token": code}]);
+            answer(StatusCode::OK, f, "service_requests", "request", &body)
+        }
+        Ok(_) => error(StatusCode::NOT_FOUND, f, "no such token"),
+        Err(e) => e,
+    }
+}
+
+async fn list_requests(state: &AppState, f: Format, query: &str) -> Response {
+    let params = pairs(query.as_bytes());
+    let get =
+        |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty());
+    if let Some(ids) = get("service_request_id") {
+        let codes: Vec<String> = ids.split(',').map(str::to_string).collect();
+        return match load(state, &codes).await {
+            Ok(found) => {
+                let list: Vec<Value> = found.iter().map(|(r, t)| request_json(r, t.as_deref(), state)).collect();
+                answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
+            }
+            Err(e) => e,
+        };
+    }
+    let now = crate::store::now_ms();
+    // A date that does not parse is named in the answer.
+    let parse = |k: &str| -> Result<Option<i64>, String> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => crate::intake::parse_rfc3339(&v)
+                .map(|x| Some(x.0))
+                .ok_or_else(|| format!("{k}: an ISO 8601 date and time with its zone")),
+        }
+    };
+    let (end, start) = match (parse("end_date"), parse("start_date")) {
+        (Ok(e), Ok(s)) => (e.unwrap_or(now), s),
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, f, &m),
+    };
+    // The spec: the range defaults to the last 90 days and may not span more.
+    const SPAN: i64 = 90 * 86_400_000;
+    let start = start.unwrap_or(end - SPAN);
+    if end - start > SPAN || end < start {
+        return error(StatusCode::BAD_REQUEST, f, "start_date to end_date: at most 90 days, in order");
+    }
+    // `status` and `service_code` are comma-delimited and may be given more than once.
+    let all = |k: &str| -> Vec<String> {
+        params
+            .iter()
+            .filter(|(n, _)| n == k)
+            .flat_map(|(_, v)| v.split(','))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    let statuses = all("status");
+    if statuses.iter().any(|s| s != "open" && s != "closed") {
+        return error(StatusCode::BAD_REQUEST, f, "status: open and/or closed");
+    }
+    let services = all("service_code");
+    let result = async {
+        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+        let rows = sqlx::query(
+            "SELECT tracking_code, domain, category FROM reports WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(StoreError::from)?;
+        Ok::<Vec<String>, StoreError>(
+            rows.iter()
+                .filter(|r| {
+                    let code = format!(
+                        "{}.{}",
+                        r.get::<Option<String>, _>(1).unwrap_or_default(),
+                        r.get::<Option<String>, _>(2).unwrap_or_default()
+                    );
+                    services.is_empty() || services.contains(&code)
+                })
+                .map(|r| r.get(0))
+                .collect(),
+        )
+    };
+    let codes = match result.await {
+        Ok(c) => c,
+        Err(e) => return crate::api_error::ApiError::from(e).into_response(),
+    };
+    match load(state, &codes).await {
+        Ok(found) => {
+            let list: Vec<Value> = found
+                .iter()
+                .map(|(r, t)| request_json(r, t.as_deref(), state))
+                .filter(|v| statuses.is_empty() || statuses.iter().any(|s| v["status"] == s.as_str()))
+                .collect();
+            answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
+        }
+        Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_bodies_decode_plus_and_percent() {
+        let p = super::form_urlencoded(
+            b"description=%E6%A5%BC%E9%A1%B6+shed&lat=30.2&attribute%5Boccurred_at%5D=x&bad=%zz",
+        );
+        assert_eq!(p[0], ("description".into(), "楼顶 shed".into()));
+        assert_eq!(p[2], ("attribute[occurred_at]".into(), "x".into()));
+        assert_eq!(p[3], ("bad".into(), "%zz".into()));
+    }
+
+    #[test]
+    fn times_are_given_in_beijing_time_with_the_zone() {
+        assert_eq!(super::iso_cst(0), "1970-01-01T08:00:00+08:00");
+    }
+}
