@@ -538,6 +538,15 @@ async fn tokens_are_shown_once_act_as_their_owner_and_stop_when_revoked() {
         .await;
     assert_eq!(s, 204);
     assert_eq!(off_b.get("/api/v1/auth/me").await.0, 401);
+    // A password reset by an admin revokes the account's tokens too.
+    let spare = app.with_token(&p.tokens["spare"]);
+    assert_eq!(spare.get("/api/v1/auth/me").await.0, 200);
+    let (s, _) = app
+        .with_token(&p.tokens["admin"])
+        .post(&format!("/api/v1/users/{}/reset-password", p.ids["spare"]), Value::Null)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(spare.get("/api/v1/auth/me").await.0, 401);
     app.stop().await;
 }
 
@@ -698,6 +707,10 @@ async fn an_organisation_file_with_a_bad_entry_changes_nothing_and_names_the_ent
         )
         .await;
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("scope-not-allowed")), "an officer works in a team");
+    // A single department or team is created, never overwritten: updates go through an import.
+    assert_eq!(admin.post("/api/v1/org/departments", json!({"code": "D9", "name": "九"})).await.0, 201);
+    let (s, e) = admin.post("/api/v1/org/departments", json!({"code": "D9", "name": "改名"})).await;
+    assert_eq!((s, e["error"]["field"].as_str()), (409, Some("code")));
     let (s, e) = admin.post("/api/v1/org/import", json!({"teams": [], "unknown": 1})).await;
     assert_eq!(s, 422, "{e}");
     app.stop().await;

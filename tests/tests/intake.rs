@@ -177,6 +177,9 @@ async fn the_team_accepts_transfers_returns_merges_and_closes_and_the_timeline_s
     let wrong = post("工地晚上无证施工，噪音很大还在浇筑混凝土").await;
     let id = |r: &Value| r["id"].as_i64().unwrap();
 
+    // An officer of another team who is also a dispatcher acts as a dispatcher, not for every team.
+    let (s, e) = app.post(&format!("/api/v1/reports/{}/actions", id(&first)), json!({"action": "accept"})).await;
+    assert_eq!(s, 403, "{e}");
     // Accept, then close with a result; a closed report takes no more actions.
     assert_eq!(act(&city.housing, &first, json!({"action": "accept"})).await.0, 200);
     assert_eq!(act(&city.housing, &first, json!({"action": "accept"})).await.0, 409);
@@ -423,7 +426,8 @@ async fn reports_of_the_same_kind_nearby_are_suggested_as_duplicates() {
     let (_, full) = city.housing.get(&format!("/api/v1/reports/{}", b["id"])).await;
     let dups = full["possible_duplicates"].as_array().unwrap();
     assert_eq!(dups.len(), 1, "{dups:?}");
-    assert_eq!(dups[0]["tracking_code"], a["tracking_code"]);
+    assert_eq!(dups[0]["id"], a["id"]);
+    assert!(dups[0].get("tracking_code").is_none(), "a code is the reporter's key, not the team's");
     assert!((50.0..60.0).contains(&dups[0]["distance_m"].as_f64().unwrap()));
     let (_, far_full) = city.housing.get(&format!("/api/v1/reports/{}", far["id"])).await;
     assert_eq!(far_full["possible_duplicates"].as_array().unwrap().len(), 0);
@@ -463,5 +467,25 @@ async fn oversized_reports_and_photos_are_413_and_leave_nothing() {
     );
     assert_eq!(app.get("/api/v1/reports").await.1["reports"].as_array().unwrap().len(), 0);
     assert!(walk(&app.settings.data.join("attachments")).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn of_two_changes_made_at_once_the_later_is_refused_and_nothing_is_lost() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+    let (_, r) = app.anon().post("/api/v1/reports", report("楼顶违章搭建彩钢房", IN_C01)).await;
+    let db = casegrid::store::Db::open(None, &app.settings.data).await.unwrap();
+    let mut c = db.pool().acquire().await.unwrap();
+    let read = casegrid::intake::store::by_id(&mut c, r["id"].as_i64().unwrap()).await.unwrap().unwrap();
+    let mut first = read.clone();
+    first.status = "merged".into();
+    let mut second = read;
+    second.rating = Some(5);
+    assert!(casegrid::intake::store::update(&mut c, &first, false).await.unwrap());
+    assert!(!casegrid::intake::store::update(&mut c, &second, false).await.unwrap(), "written over a newer row");
+    let now = casegrid::intake::store::by_id(&mut c, first.id).await.unwrap().unwrap();
+    assert_eq!((now.status.as_str(), now.rating), ("merged", None));
+    drop(c);
+    db.close().await;
     app.stop().await;
 }

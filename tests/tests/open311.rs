@@ -74,7 +74,11 @@ async fn an_open311_client_discovers_posts_and_follows_a_request() {
     assert!(s == 200 || s == 201, "{s} {created}");
     let created: Value = serde_json::from_str(&created).unwrap();
     let id = created[0]["service_request_id"].as_str().unwrap().to_string();
-    assert!(created[0]["service_notice"].as_str().unwrap().contains("received"));
+    let notice = created[0]["service_notice"].as_str().unwrap();
+    // The reporter gets the tracking code (to rate and reopen); the public number is another.
+    let code = notice.split("tracking code ").nth(1).unwrap()[..14].to_string();
+    assert_eq!(app.anon().get(&format!("/api/v1/track/{code}")).await.0, 200, "{notice}");
+    assert_ne!(id, code);
 
     // Bad input: the spec's errors, naming the parameter.
     let bad = [
@@ -118,6 +122,7 @@ async fn an_open311_client_discovers_posts_and_follows_a_request() {
     // Listing, with filters; it came in through Open311 and the teams see it as such.
     let (_, _, all) =
         raw(&app, "/open311/v2/requests.json?status=open&service_code=housing.illegal-construction").await;
+    assert!(!all.contains(&code), "public listings never show the tracking code");
     assert_eq!(serde_json::from_str::<Value>(&all).unwrap().as_array().unwrap().len(), 1);
     let (_, _, none) = raw(&app, "/open311/v2/requests.json?status=closed").await;
     assert_eq!(serde_json::from_str::<Value>(&none).unwrap().as_array().unwrap().len(), 0);

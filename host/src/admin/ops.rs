@@ -313,8 +313,18 @@ pub async fn grant_role(db: &Db, actor: &Actor, user: i64, r: &RoleIn) -> Result
     Ok((id, new))
 }
 
+/// Serialises changes that could remove the last admin: on PostgreSQL two admins removing each
+/// other at once would each still count the other (SQLite's writes are serial already).
+async fn lock_admins(db: &Db, tx: &mut Tx) -> Result<(), ApiError> {
+    if db.backend() == crate::store::Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7221100452)").execute(&mut **tx).await.map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
 pub async fn revoke_role(db: &Db, actor: &Actor, user: i64, grant: i64) -> Result<(), ApiError> {
     let mut tx = db.write().await?;
+    lock_admins(db, &mut tx).await?;
     let org = store::org_index(&mut tx).await?;
     let g = store::grants_of(&mut tx, user).await?.into_iter().find(|g| g.id == grant);
     let g = g.ok_or_else(|| ApiError::not_found("grant", &grant.to_string()))?;
@@ -353,6 +363,7 @@ pub async fn grant_named(db: &Db, user: i64, r: &RoleIn) -> Result<i64, ApiError
 
 pub async fn set_disabled(db: &Db, actor: &Actor, user: i64, disabled: bool) -> Result<(), ApiError> {
     let mut tx = db.write().await?;
+    lock_admins(db, &mut tx).await?;
     let u = existing(&mut tx, user).await?;
     if u.disabled == disabled {
         return Ok(());
@@ -370,7 +381,8 @@ pub async fn set_disabled(db: &Db, actor: &Actor, user: i64, disabled: bool) -> 
     Ok(())
 }
 
-/// A new one-time password for an account, which must change it at next sign-in; its sessions end.
+/// A new one-time password for an account, which must change it at next sign-in; its sessions
+/// end and its API tokens are revoked.
 pub async fn reset_password(db: &Db, actor: &Actor, user: i64) -> Result<String, ApiError> {
     let otp = secrets::one_time_password();
     let h = hash(otp.clone()).await?;
@@ -378,7 +390,9 @@ pub async fn reset_password(db: &Db, actor: &Actor, user: i64) -> Result<String,
     existing(&mut tx, user).await?;
     store::set_password(&mut tx, user, &h, true).await?;
     store::delete_sessions_of(&mut tx, user, None).await?;
-    store::record(&mut tx, "password-reset", actor, Some(user), json!({})).await?;
+    // A reset means the account may have been someone else's: its tokens go too.
+    let revoked = store::revoke_tokens_of(&mut tx, user, actor.id).await?;
+    store::record(&mut tx, "password-reset", actor, Some(user), json!({"tokens_revoked": revoked})).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(otp)
 }
@@ -461,13 +475,39 @@ pub struct ImportSummary {
     pub certifications_set: usize,
 }
 
+async fn refuse_existing(db: &Db, department: Option<&str>, team: Option<&str>) -> Result<(), ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    let org = store::org_index(&mut c).await?;
+    if let Some(d) = department.filter(|d| org.department_by_code(d).is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("department {d} already exists (import a file to update)"),
+        )
+        .field("code"));
+    }
+    if let Some(t) = team.filter(|t| org.team_by_code(t).is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("team {t} already exists (import a file to update)"),
+        )
+        .field("code"));
+    }
+    Ok(())
+}
+
+/// A new department; 409 if the code is taken (updates go through an import).
 pub async fn create_department(db: &Db, actor: &Actor, d: &DepartmentIn) -> Result<i64, ApiError> {
+    refuse_existing(db, Some(&d.code), None).await?;
     import_org(db, actor, &OrgDoc { departments: vec![d.clone()], ..Default::default() }).await?;
     let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
     Ok(store::org_index(&mut c).await?.department_by_code(&d.code).map(|x| x.id).unwrap_or_default())
 }
 
+/// A new team; 409 if the code is taken.
 pub async fn create_team(db: &Db, actor: &Actor, t: &TeamIn) -> Result<i64, ApiError> {
+    refuse_existing(db, None, Some(&t.code)).await?;
     import_org(db, actor, &OrgDoc { teams: vec![t.clone()], ..Default::default() }).await?;
     let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
     Ok(store::org_index(&mut c).await?.team_by_code(&t.code).map(|x| x.id).unwrap_or_default())

@@ -200,6 +200,21 @@ impl Principal {
         self.certifications.iter().any(|c| c.domain == domain && c.valid_until.as_str() >= date)
     }
 
+    /// Holds one of `roles` in a scope covering team `team`: the team itself, or (for a team
+    /// lead heading a department) the team's department. Roles held elsewhere do not count: an
+    /// officer of one team who is also a dispatcher does not act for every team.
+    pub fn acts_for_team(&self, roles: &[Role], team: i64, org: &store::OrgIndex) -> bool {
+        let dept = org.team(team).map(|t| t.department_id);
+        self.grants.iter().any(|g| {
+            roles.contains(&g.role)
+                && match g.scope {
+                    Scope::Team(t) => t == team,
+                    Scope::Department(d) => Some(d) == dept,
+                    _ => false,
+                }
+        })
+    }
+
     /// The domains this caller may publish plugins for.
     pub fn publishes_for(&self, domain: &str) -> bool {
         self.grants.iter().any(|g| g.role == Role::Publisher && g.scope == Scope::Domain(domain.to_string()))

@@ -571,6 +571,18 @@ pub async fn touch_token(c: &mut Conn, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Revokes every live token of a user (after a password reset: whoever had the account may have
+/// made some); how many.
+pub async fn revoke_tokens_of(c: &mut Conn, user: i64, by: Option<i64>) -> Result<u64> {
+    Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE user_id = $3 AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(by)
+        .bind(user)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
+}
+
 pub async fn revoke_token(c: &mut Conn, id: i64, by: i64) -> Result<bool> {
     Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL")
         .bind(now_ms())

@@ -17,8 +17,9 @@ pub struct Tick {
 }
 
 /// Looks at the clock as of `now` (Unix ms): reminds `remind_before_ms` before the handling
-/// deadline, escalates after the acknowledgement deadline (not yet acknowledged) or the handling
-/// deadline (not yet closed).
+/// deadline; escalates once after the acknowledgement deadline (not yet acknowledged) and once
+/// after the handling deadline (not yet closed). The column and status names are this module's
+/// own constants, never input.
 pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: i64) -> Result<Tick, StoreError> {
     let mut t = Tick::default();
     let due_soon: Vec<i64> = sqlx::query(
@@ -33,41 +34,52 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
     .map(|r| r.get(0))
     .collect();
     for id in due_soon {
-        if fire(db, notify, id, "reminded_at", "reminder", "report.due-soon", now).await? {
+        if fire(db, notify, id, "reminded_at", "('dispatched', 'accepted')", "reminder", "report.due-soon", now).await?
+        {
             t.reminded += 1;
         }
     }
-    let overdue: Vec<i64> = sqlx::query(
-        "SELECT id FROM reports WHERE escalated_at IS NULL AND ( \
-           (status IN ('triage', 'dispatched') AND acknowledged_at IS NULL AND ack_due_at IS NOT NULL AND ack_due_at <= $1) \
-           OR (status IN ('dispatched', 'accepted') AND handle_due_at IS NOT NULL AND handle_due_at <= $1))",
-    )
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
-    for id in overdue {
-        if fire(db, notify, id, "escalated_at", "escalated", "report.overdue", now).await? {
-            t.escalated += 1;
+    // Two deadlines, two escalations: not acknowledged in time, and not handled in time.
+    for (column, statuses, due_check) in [
+        (
+            "ack_escalated_at",
+            "('triage', 'dispatched')",
+            "acknowledged_at IS NULL AND ack_due_at IS NOT NULL AND ack_due_at <= $1",
+        ),
+        ("escalated_at", "('dispatched', 'accepted')", "handle_due_at IS NOT NULL AND handle_due_at <= $1"),
+    ] {
+        let sql = format!("SELECT id FROM reports WHERE {column} IS NULL AND status IN {statuses} AND {due_check}");
+        let overdue: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for id in overdue {
+            if fire(db, notify, id, column, statuses, "escalated", "report.overdue", now).await? {
+                t.escalated += 1;
+            }
         }
     }
     Ok(t)
 }
 
-/// Marks and records one reminder or escalation; false when another worker got there first.
+/// Marks and records one reminder or escalation; false when another worker got there first or
+/// the report moved on meanwhile (its status no longer one of `statuses`).
+#[allow(clippy::too_many_arguments)]
 async fn fire(
     db: &Db,
     notify: &NotifySettings,
     id: i64,
     column: &str,
+    statuses: &str,
     kind: &str,
     event: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let mut tx = db.write().await?;
-    let sql = format!("UPDATE reports SET {column} = $1 WHERE id = $2 AND {column} IS NULL");
+    let sql = format!("UPDATE reports SET {column} = $1 WHERE id = $2 AND {column} IS NULL AND status IN {statuses}");
     if sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(id).execute(&mut *tx).await?.rows_affected() != 1 {
         return Ok(false);
     }

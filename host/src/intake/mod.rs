@@ -174,7 +174,8 @@ pub fn parse_rfc3339(s: &str) -> Option<(i64, i16)> {
     }
     let offset_min: i64 = match s.get(i..)? {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+        // ASCII only: slicing by byte below must never cut a character.
+        tz if tz.len() == 6 && tz.is_ascii() && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
             let (oh, om): (i64, i64) = (tz[1..3].parse().ok()?, tz[4..6].parse().ok()?);
             if oh > 23 || om > 59 {
                 return None;
@@ -579,7 +580,7 @@ pub async fn possible_duplicates(
         .into_iter()
         .filter_map(|o| {
             let d = here.distance_m(GeoPoint::new(o.lat?, o.lon?)?);
-            (d <= s.duplicate_radius_m).then(|| (d, json!({"id": o.id, "tracking_code": o.tracking_code, "distance_m": d.round(), "created_at": rfc3339(o.created_at), "status": o.status})))
+            (d <= s.duplicate_radius_m).then(|| (d, json!({"id": o.id, "distance_m": d.round(), "created_at": rfc3339(o.created_at), "status": o.status})))
         })
         .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -673,8 +674,16 @@ mod tests {
         let (ms, off) = parse_rfc3339("2026-11-26T09:30:00+08:00").unwrap();
         assert_eq!((rfc3339(ms), off), ("2026-11-26T01:30:00.000Z".to_string(), 480));
         assert_eq!(parse_rfc3339("2026-11-26T01:30:00.5Z").unwrap().0 - ms, 500);
-        for bad in ["2026-11-26", "2026-11-26T25:00:00Z", "2026-02-30T00:00:00Z", "2026-11-26T09:30:00+8", "yesterday"]
-        {
+        for bad in [
+            "2026-11-26T09:30:00+0é00",
+            "2026-11-26T09:30:00.é1Z",
+            "２０２６-11-26T09:30:00Z",
+            "2026-11-26",
+            "2026-11-26T25:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-26T09:30:00+8",
+            "yesterday",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

@@ -295,6 +295,15 @@ enum Action {
     Dispatch { domain: String, category: String, team: Option<String> },
 }
 
+/// Two people acted on one report at once: the later is told, and nothing of either is lost.
+fn changed_meanwhile() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "changed-meanwhile",
+        "the report changed since it was read: look again and retry",
+    )
+}
+
 fn conflict(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "wrong-status", msg)
 }
@@ -318,12 +327,8 @@ async fn act(
     if v.citizen.is_some() {
         return Err(ApiError::forbidden("citizens rate and reopen through /api/v1/track"));
     }
-    let in_team = |team: Option<i64>| {
-        team.is_some_and(|t| {
-            p.grants.iter().any(|g| matches!(g.role, Role::Officer | Role::TeamLead) && p.team_set(&org).contains(t))
-        })
-    };
-    let team_lead = |team: Option<i64>| team.is_some_and(|t| p.has(Role::TeamLead) && p.team_set(&org).contains(t));
+    let in_team = |team: Option<i64>| team.is_some_and(|t| p.acts_for_team(&[Role::Officer, Role::TeamLead], t, &org));
+    let team_lead = |team: Option<i64>| team.is_some_and(|t| p.acts_for_team(&[Role::TeamLead], t, &org));
     let dispatcher = p.has(Role::Dispatcher);
     let open = matches!(r.status.as_str(), "dispatched" | "accepted");
     let now = now_ms();
@@ -488,7 +493,10 @@ async fn act(
     }
     detail["status"] = json!(r.status);
     let mut tx = state.db.write().await?;
-    store::update(&mut tx, &r).await?;
+    let restart = matches!(kind, "transferred" | "returned" | "dispatched");
+    if !store::update(&mut tx, &r, restart).await? {
+        return Err(changed_meanwhile());
+    }
     store::add_event(&mut tx, r.id, kind, &p.actor(ip), public, note.as_deref(), detail).await?;
     let who = super::audience(&mut tx, &state.intake.notify, &r, kind).await?;
     crate::notify::enqueue(
@@ -600,7 +608,9 @@ async fn rate(
         r.rating_comment = comment.clone();
         let citizen = Actor { id: None, label: "reporter".into(), source: ip.0.to_string() };
         let mut tx = state.db.write().await?;
-        store::update(&mut tx, &r).await?;
+        if !store::update(&mut tx, &r, false).await? {
+            return Err(changed_meanwhile());
+        }
         store::add_event(
             &mut tx,
             r.id,
@@ -660,7 +670,9 @@ async fn reopen(
         restart_clock(&state, &mut r, now);
         let citizen = Actor { id: None, label: "reporter".into(), source: ip.0.to_string() };
         let mut tx = state.db.write().await?;
-        store::update(&mut tx, &r).await?;
+        if !store::update(&mut tx, &r, true).await? {
+            return Err(changed_meanwhile());
+        }
         store::add_event(&mut tx, r.id, "reopened", &citizen, true, Some(&reason), json!({"team_id": r.team_id}))
             .await?;
         let who = super::audience(&mut tx, &state.intake.notify, &r, "reopened").await?;

@@ -181,31 +181,39 @@ pub async fn nearby_open(
         .collect())
 }
 
-/// Writes the changed state of a report (status, team, deadlines, closure, rating).
-pub async fn update(c: &mut Conn, r: &ReportRow) -> Result<()> {
-    sqlx::query(
+/// Writes the changed state of a report (status, team, deadlines, closure, rating), if nobody
+/// changed it since `r` was read: false when someone did (the caller answers 409, nothing is
+/// lost). `restart_clock` clears the reminder and escalations, for a new deadline.
+pub async fn update(c: &mut Conn, r: &ReportRow, restart_clock: bool) -> Result<bool> {
+    let clock = if restart_clock { ", reminded_at = NULL, ack_escalated_at = NULL, escalated_at = NULL" } else { "" };
+    let sql = format!(
         "UPDATE reports SET domain = $1, category = $2, status = $3, team_id = $4, ack_due_at = $5, handle_due_at = $6, \
          acknowledged_at = $7, closed_at = $8, result = $9, duplicate_of = $10, rating = $11, rating_comment = $12, reopened = $13, \
-         updated_at = $14, reminded_at = NULL, escalated_at = NULL WHERE id = $15",
-    )
-    .bind(&r.domain)
-    .bind(&r.category)
-    .bind(&r.status)
-    .bind(r.team_id)
-    .bind(r.ack_due_at)
-    .bind(r.handle_due_at)
-    .bind(r.acknowledged_at)
-    .bind(r.closed_at)
-    .bind(&r.result)
-    .bind(r.duplicate_of)
-    .bind(r.rating)
-    .bind(&r.rating_comment)
-    .bind(r.reopened)
-    .bind(now_ms())
-    .bind(r.id)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+         updated_at = $14{clock} WHERE id = $15 AND updated_at = $16"
+    );
+    // Strictly later than what was read, so a change within the same millisecond is still seen.
+    let now = now_ms().max(r.updated_at + 1);
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&r.domain)
+        .bind(&r.category)
+        .bind(&r.status)
+        .bind(r.team_id)
+        .bind(r.ack_due_at)
+        .bind(r.handle_due_at)
+        .bind(r.acknowledged_at)
+        .bind(r.closed_at)
+        .bind(&r.result)
+        .bind(r.duplicate_of)
+        .bind(r.rating)
+        .bind(&r.rating_comment)
+        .bind(r.reopened)
+        .bind(now)
+        .bind(r.id)
+        .bind(r.updated_at)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -174,8 +174,10 @@ struct Claimed {
     attempts: i64,
 }
 
-/// How long a claim holds before another worker may take the message.
-const CLAIM_MS: i64 = 60_000;
+/// How long a claim holds before another worker may take the message: longer than a batch can
+/// take to deliver (5 messages × a 20 s timeout), so no message is sent twice at once.
+const CLAIM_MS: i64 = 300_000;
+const BATCH: i64 = 5;
 
 async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreError> {
     let now = now_ms();
@@ -207,13 +209,22 @@ async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreE
         .collect())
 }
 
-async fn settle(db: &Db, id: i64, outcome: Result<(), String>, attempts: i64, max: u32) -> Result<(), StoreError> {
+/// Records a delivery's outcome, if this worker still holds the claim.
+async fn settle(
+    db: &Db,
+    worker: &str,
+    id: i64,
+    outcome: Result<(), String>,
+    attempts: i64,
+    max: u32,
+) -> Result<(), StoreError> {
     let now = now_ms();
     match outcome {
         Ok(()) => {
-            sqlx::query("UPDATE outbox SET status = 'delivered', delivered_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
+            sqlx::query("UPDATE outbox SET status = 'delivered', delivered_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2 AND claimed_by = $3")
                 .bind(now)
                 .bind(id)
+                .bind(worker)
                 .execute(db.pool())
                 .await?;
         }
@@ -221,11 +232,12 @@ async fn settle(db: &Db, id: i64, outcome: Result<(), String>, attempts: i64, ma
             // Backoff: 2 s, 4 s, 8 s … capped at an hour.
             let wait = (2_000i64 << attempts.clamp(0, 20)).min(3_600_000);
             let status = if attempts >= i64::from(max) { "failed" } else { "pending" };
-            sqlx::query("UPDATE outbox SET status = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $4")
+            sqlx::query("UPDATE outbox SET status = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $4 AND claimed_by = $5")
                 .bind(status)
                 .bind(now + wait)
                 .bind(e)
                 .bind(id)
+                .bind(worker)
                 .execute(db.pool())
                 .await?;
         }
@@ -245,7 +257,7 @@ pub async fn worker(db: Db, settings: NotifySettings, name: String) {
     let mut tick = tokio::time::interval(Duration::from_millis(settings.poll_millis.max(50)));
     loop {
         tick.tick().await;
-        let batch = match claim(&db, &name, 20).await {
+        let batch = match claim(&db, &name, BATCH).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming outbox messages failed");
@@ -257,7 +269,7 @@ pub async fn worker(db: Db, settings: NotifySettings, name: String) {
             if let Err(e) = &outcome {
                 tracing::warn!(id = m.id, destination = %m.destination, error = %e, "delivery failed");
             }
-            if let Err(e) = settle(&db, m.id, outcome, m.attempts, settings.max_attempts).await {
+            if let Err(e) = settle(&db, &name, m.id, outcome, m.attempts, settings.max_attempts).await {
                 tracing::warn!(id = m.id, error = %e, "recording a delivery failed");
             }
         }

@@ -2,8 +2,10 @@
 //! (the enabled plugins' report categories), `services/{code}` (the report form's fields beyond
 //! the standard parameters, as attributes), `POST requests` (with an `api_key`), `tokens/{token}`,
 //! `requests` and `requests/{id}`; each as `.json` or `.xml`. Errors are the spec's
-//! `[{code, description}]` with 400, 403 or 404. A `service_request_id` is the report's tracking
-//! code; `status` is `open` or `closed`, with our stage in `status_notes`.
+//! `[{code, description}]` with 400, 403 or 404. A `service_request_id` is the report's public
+//! number, not its tracking code: the code lets its holder rate and reopen the report, so only the
+//! reporter gets it (in the `service_notice` of their POST), and public listings never show it.
+//! `status` is `open` or `closed`, with our stage in `status_notes`.
 
 mod xml;
 
@@ -276,11 +278,14 @@ async fn post_request(
     };
     match crate::intake::submit(&state, origin, report, Vec::new()).await {
         Ok(r) => {
+            let code = &r.tracking_code;
             let notice = match &r.expected_response_by {
-                Some(t) => format!("已受理，预计 {t} 前答复 / received; a response is due by {t}"),
-                None => "已受理 / received".to_string(),
+                Some(t) => format!(
+                    "已受理，查询码 {code}，预计 {t} 前答复 / received: tracking code {code}, a response is due by {t}"
+                ),
+                None => format!("已受理，查询码 {code} / received: tracking code {code}"),
             };
-            let body = json!([{"service_request_id": r.tracking_code, "service_notice": notice, "account_id": null}]);
+            let body = json!([{"service_request_id": r.id.to_string(), "service_notice": notice, "account_id": null}]);
             answer(StatusCode::CREATED, f, "service_requests", "request", &body)
         }
         Err(e) if e.status.is_server_error() => e.into_response(),
@@ -314,7 +319,7 @@ fn request_json(r: &ReportRow, team: Option<&str>, state: &AppState) -> Value {
         (s, None) => s.to_string(),
     };
     json!({
-        "service_request_id": r.tracking_code,
+        "service_request_id": r.id.to_string(),
         "status": if open { "open" } else { "closed" },
         "status_notes": notes,
         "service_name": service_name,
@@ -340,7 +345,7 @@ pub fn iso_cst(ms: i64) -> String {
     format!("{}+08:00", &s[..19])
 }
 
-async fn load(state: &AppState, codes: &[String]) -> Result<Vec<(ReportRow, Option<String>)>, Response> {
+async fn load(state: &AppState, ids: &[String]) -> Result<Vec<(ReportRow, Option<String>)>, Response> {
     let mut c = state
         .db
         .pool()
@@ -350,11 +355,11 @@ async fn load(state: &AppState, codes: &[String]) -> Result<Vec<(ReportRow, Opti
     let org =
         crate::auth::store::org_index(&mut c).await.map_err(|e| crate::api_error::ApiError::from(e).into_response())?;
     let mut out = Vec::new();
-    for code in codes {
-        if let Some(norm) = crate::intake::normalise_code(code)
-            && let Some(r) = crate::intake::store::by_code(&mut c, &norm)
-                .await
-                .map_err(|e| crate::api_error::ApiError::from(e).into_response())?
+    for id in ids {
+        let Ok(id) = id.trim().parse::<i64>() else { continue };
+        if let Some(r) = crate::intake::store::by_id(&mut c, id)
+            .await
+            .map_err(|e| crate::api_error::ApiError::from(e).into_response())?
         {
             let team = r.team_id.and_then(|t| org.team(t)).map(|t| t.name.clone());
             out.push((r, team));
@@ -380,7 +385,7 @@ async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Respo
     let Some((code, f)) = split(&file) else { return unknown(&file) };
     match load(&state, &[code.to_string()]).await {
         Ok(found) if !found.is_empty() => {
-            let body = json!([{"service_request_id": found[0].0.tracking_code, "token": code}]);
+            let body = json!([{"service_request_id": found[0].0.id.to_string(), "token": code}]);
             answer(StatusCode::OK, f, "service_requests", "request", &body)
         }
         Ok(_) => error(StatusCode::NOT_FOUND, f, "no such token"),
@@ -440,7 +445,7 @@ async fn list_requests(state: &AppState, f: Format, query: &str) -> Response {
     let result = async {
         let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
         let rows = sqlx::query(
-            "SELECT tracking_code, domain, category FROM reports WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
+            "SELECT id, domain, category FROM reports WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
         )
         .bind(start)
         .bind(end)
@@ -457,7 +462,7 @@ async fn list_requests(state: &AppState, f: Format, query: &str) -> Response {
                     );
                     services.is_empty() || services.contains(&code)
                 })
-                .map(|r| r.get(0))
+                .map(|r| r.get::<i64, _>(0).to_string())
                 .collect(),
         )
     };

@@ -54,6 +54,8 @@ CREATE TABLE reports (
     handle_due_at BIGINT,
     acknowledged_at BIGINT,
     reminded_at BIGINT,
+    -- escalated for a missed acknowledgement, and for a missed handling deadline
+    ack_escalated_at BIGINT,
     escalated_at BIGINT,
     closed_at BIGINT,
     result TEXT,
