@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod domains;
 pub mod intake;
+pub mod metrics;
 pub mod notify;
 pub mod open311;
 pub mod plugins;

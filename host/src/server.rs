@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.runtime.limits().max_input_bytes + 64 * 1024;
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(crate::domains::routes())
         .merge(crate::auth::routes::routes())
         .merge(crate::admin::routes())
@@ -105,8 +106,47 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::extract::authenticate))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Counts every request by method, route template (never the raw path: ids would make a series
+/// each) and status, with its latency.
+async fn count_request(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let m = state.runtime.metrics();
+    let status = res.status().as_u16().to_string();
+    m.inc("casegrid_http_requests_total", &[("method", &method), ("route", &route), ("status", &status)]);
+    m.observe(
+        "casegrid_http_request_duration_seconds",
+        &[("method", &method), ("route", &route)],
+        started.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+/// `GET /metrics`: Prometheus text. Public like `/healthz`: counts and latencies, no personal data;
+/// keep it on the internal network.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let mut text = state.runtime.metrics().render();
+    text.push_str("# HELP casegrid_plugin_info The domain plugins loaded, by domain, version and component hash\n");
+    text.push_str("# TYPE casegrid_plugin_info gauge\n");
+    for p in state.registry.iter() {
+        let m = p.manifest();
+        text.push_str(&format!(
+            "casegrid_plugin_info{{domain=\"{}\",version=\"{}\",sha256=\"{}\"}} 1\n",
+            m.domain, m.version, p.sha256
+        ));
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 #[derive(serde::Serialize)]

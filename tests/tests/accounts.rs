@@ -141,6 +141,7 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
     #[allow(clippy::type_complexity)]
     let routes: Vec<(&str, String, Box<dyn Fn() -> Value>, bool, &[&str], &[&str])> = vec![
         ("GET", "/healthz".into(), Box::new(|| Value::Null), true, &[], &[]),
+        ("GET", "/metrics".into(), Box::new(|| Value::Null), true, &[], &[]),
         ("GET", "/api/v1/domains".into(), Box::new(|| Value::Null), true, &[], &[]),
         ("GET", "/api/v1/domains/housing".into(), Box::new(|| Value::Null), true, &[], &[]),
         ("GET", "/api/v1/domains/housing/checklist".into(), Box::new(|| Value::Null), true, &[], &[]),

@@ -72,6 +72,7 @@ pub struct Runtime {
     cache: Cache,
     limits: Limits,
     permits: Arc<Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -127,11 +128,23 @@ impl Runtime {
         sandbox::link_instant_clocks(&mut linker)?;
         spawn_ticker(&engine);
         let cache = Cache::new(&engine, cache_dir)?;
-        Ok(Arc::new(Self { engine, linker, cache, permits: Arc::new(Semaphore::new(concurrency)), limits }))
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            limits,
+            metrics: Arc::default(),
+        }))
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// What this runtime's plugins and the server count (served at `/metrics`).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     pub fn engine(&self) -> &Engine {
@@ -184,6 +197,7 @@ impl Runtime {
             pre,
             exports,
             permits: self.permits.clone(),
+            metrics: self.metrics.clone(),
             manifest: None,
             data: StaticData::default(),
         };
@@ -264,6 +278,7 @@ pub struct Plugin {
     pre: InstancePre<CallState>,
     exports: Exports,
     permits: Arc<Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
     manifest: Option<Manifest>,
     data: StaticData,
 }
@@ -296,8 +311,10 @@ impl Plugin {
     ) -> Result<Vec<FieldError>, PluginError> {
         let size = json_size(&values, usize::MAX);
         let form = form.to_string();
-        let out = self.call(at, size, move |g| g.validate(&form, &values)).await?;
-        out.map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound { what: "form", code: f })
+        let started = std::time::Instant::now();
+        let out = self.call(at, size, move |g| g.validate(&form, &values)).await;
+        self.timed("validate", started, out)?
+            .map_err(|ValidateError::UnknownForm(f)| PluginError::NotFound { what: "form", code: f })
     }
 
     /// Assesses a checklist item against a case's facts at the reference time `at`.
@@ -310,8 +327,9 @@ impl Plugin {
         let size = json_size(&facts, usize::MAX);
         let item = item.to_string();
         let (item_code, given) = (item.clone(), facts.clone());
-        let out = self.call(at, size, move |g| g.assess(&item, &facts)).await?;
-        let a = out.map_err(|e| match e {
+        let started = std::time::Instant::now();
+        let out = self.call(at, size, move |g| g.assess(&item, &facts)).await;
+        let a = self.timed("assess", started, out)?.map_err(|e| match e {
             AssessError::UnknownItem(code) => PluginError::NotFound { what: "item", code },
             AssessError::InvalidFacts(errors) => PluginError::InvalidFacts(errors),
             AssessError::NotInForce(code) => PluginError::NotInForce(code),
@@ -324,13 +342,40 @@ impl Plugin {
     /// Scores a citizen's text against the plugin's categories.
     pub async fn classify(self: &Arc<Self>, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
         let text = text.to_string();
-        let out = self.call(at, text.len(), move |g| g.classify(&text)).await?;
-        scores_in_range(out)
+        let started = std::time::Instant::now();
+        let out = self.call(at, text.len(), move |g| g.classify(&text)).await.and_then(scores_in_range);
+        self.timed("classify", started, out)
     }
 
     /// [`Plugin::classify`] on the calling thread, for [`Plugin::each_blocking`].
     pub fn classify_blocking(&self, text: &str, at: i64) -> Result<Vec<CategoryScore>, PluginError> {
-        scores_in_range(self.call_blocking(at, text.len(), |g| g.classify(text))?)
+        let started = std::time::Instant::now();
+        let out = self.call_blocking(at, text.len(), |g| g.classify(text)).and_then(scores_in_range);
+        self.timed("classify", started, out)
+    }
+
+    /// Counts a serving call and its latency by domain, version, export and outcome.
+    fn timed<T>(
+        &self,
+        export: &str,
+        started: std::time::Instant,
+        out: Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        let (domain, version) = self.manifest.as_ref().map_or(("?", "?"), |m| (m.domain.as_str(), m.version.as_str()));
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.metrics.inc(
+            "casegrid_plugin_calls_total",
+            &[("domain", domain), ("version", version), ("export", export), ("outcome", outcome)],
+        );
+        self.metrics.observe(
+            "casegrid_plugin_call_duration_seconds",
+            &[("domain", domain), ("version", version), ("export", export)],
+            started.elapsed().as_secs_f64(),
+        );
+        out
     }
 
     /// Runs `f` on each plugin in turn in one blocking section: one concurrency permit and one
