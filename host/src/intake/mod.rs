@@ -72,6 +72,24 @@ fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<Stri
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).field(field)
 }
 
+/// The enabled plugin of `domain` (422 `unknown-domain` naming the field `domain`).
+pub(crate) fn enabled(state: &AppState, domain: &str) -> Result<Arc<crate::plugins::Plugin>, ApiError> {
+    state
+        .registry
+        .get(domain)
+        .cloned()
+        .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{domain}` is enabled")))
+}
+
+/// Checks that `category` is one of the enabled `domain`'s report categories.
+pub(crate) fn check_category(state: &AppState, domain: &str, category: &str) -> Result<(), ApiError> {
+    if enabled(state, domain)?.data().categories.iter().any(|x| x.code == category) {
+        Ok(())
+    } else {
+        Err(invalid("category", "unknown-category", format!("`{category}` is not a report category of {domain}")))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatLon {
@@ -309,20 +327,11 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             return Err(invalid("domain", "required", "a category belongs to a domain: give the domain too"));
         }
         (Some(d), Some(c)) => {
-            let p = state
-                .registry
-                .get(d)
-                .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
-            if !p.data().categories.iter().any(|x| &x.code == c) {
-                return Err(invalid("category", "unknown-category", format!("`{c}` is not a report category of {d}")));
-            }
+            check_category(state, d, c)?;
             routing = RoutingNote { how: "given", reason: "the reporter chose the domain and category".into() };
         }
         (Some(d), None) => {
-            let p = state
-                .registry
-                .get(d)
-                .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
+            let p = enabled(state, d)?;
             let scores = p.classify(&description, now / 1000).await?;
             match scores.first().filter(|s| s.score >= state.routing.min_score) {
                 Some(best) => {
@@ -361,10 +370,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         })
         .collect();
     if let Some(d) = &domain {
-        let p = state
-            .registry
-            .get(d)
-            .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{d}` is enabled")))?;
+        let p = enabled(state, d)?;
         let mut values = vec![FieldValue { field: "description".into(), value: PValue::Text(description.clone()) }];
         if let Some(c) = &category {
             values.push(FieldValue { field: "category".into(), value: PValue::Choice(c.clone()) });

@@ -354,35 +354,16 @@ async fn act(
             }
             let reason = need_text(&reason, "reason")?;
             if let Some(d) = domain {
-                let plugin = state.registry.get(&d).ok_or_else(|| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-domain", format!("no domain `{d}`"))
-                        .field("domain")
-                })?;
                 let cat = category.ok_or_else(|| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "required", "the category in the new domain")
                         .field("category")
                 })?;
-                if !plugin.data().categories.iter().any(|c| c.code == cat) {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "unknown-category",
-                        format!("`{cat}` is not a category of {d}"),
-                    )
-                    .field("category"));
-                }
+                super::check_category(&state, &d, &cat)?;
                 r.domain = Some(d);
                 r.category = Some(cat);
             }
             let from = r.team_id;
-            r.team_id = Some(match team {
-                Some(code) => org.team_by_code(&code).map(|t| t.id).ok_or_else(|| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-team", format!("no team `{code}`"))
-                        .field("team")
-                })?,
-                None => reassign(&state, &r)
-                    .await?
-                    .ok_or_else(|| conflict("no team covers this place for the new domain: name the team"))?,
-            });
+            r.team_id = Some(target_team(&state, &org, &r, team).await?);
             let received = r.created_at;
             restart_clock(&state, &mut r, received);
             r.status = "dispatched".into();
@@ -461,29 +442,10 @@ async fn act(
             if r.status != "triage" {
                 return Err(conflict(format!("a {} report is not in triage", r.status)));
             }
-            let plugin = state.registry.get(&domain).ok_or_else(|| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-domain", format!("no domain `{domain}`"))
-                    .field("domain")
-            })?;
-            if !plugin.data().categories.iter().any(|c| c.code == category) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown-category",
-                    format!("`{category}` is not a category of {domain}"),
-                )
-                .field("category"));
-            }
+            super::check_category(&state, &domain, &category)?;
             r.domain = Some(domain);
             r.category = Some(category);
-            r.team_id = Some(match team {
-                Some(code) => org.team_by_code(&code).map(|t| t.id).ok_or_else(|| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-team", format!("no team `{code}`"))
-                        .field("team")
-                })?,
-                None => reassign(&state, &r)
-                    .await?
-                    .ok_or_else(|| conflict("no team covers this place for the domain: name the team"))?,
-            });
+            r.team_id = Some(target_team(&state, &org, &r, team).await?);
             let received = r.created_at;
             restart_clock(&state, &mut r, received);
             r.status = "dispatched".into();
@@ -509,6 +471,19 @@ async fn act(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Json(summary(&r, &org, true)))
+}
+
+/// The team an action names (422 `unknown-team`), or else the grid's team for the report's domain
+/// at its place (409 when none covers it).
+async fn target_team(state: &AppState, org: &OrgIndex, r: &ReportRow, team: Option<String>) -> Result<i64, ApiError> {
+    match team {
+        Some(code) => org.team_by_code(&code).map(|t| t.id).ok_or_else(|| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-team", format!("no team `{code}`")).field("team")
+        }),
+        None => {
+            reassign(state, r).await?.ok_or_else(|| conflict("no team covers this place for the domain: name the team"))
+        }
+    }
 }
 
 /// The team for the report's domain at its place, by the grid.
