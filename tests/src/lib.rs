@@ -132,14 +132,26 @@ pub fn test_settings(data: &Path, plugins: &Path) -> casegrid::Settings {
 pub enum Backend {
     /// A file in the server's fresh data directory.
     Sqlite,
-    /// A fresh database on the machine's PostgreSQL server (`CASEGRID_TEST_POSTGRES`, default
+    /// A fresh database on the machine's PostgreSQL server (`CG_TEST_POSTGRES`, default
     /// `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
     Postgres,
 }
 
+impl Backend {
+    /// The backend of [`App::spawn`] and [`App::spawn_with`]: `CG_TEST_BACKEND=postgres`
+    /// runs every story on PostgreSQL (`scripts/test` runs the system suite once on each).
+    pub fn from_env() -> Backend {
+        match std::env::var("CG_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("CG_TEST_BACKEND is `{other}`: say sqlite or postgres"),
+        }
+    }
+}
+
 /// The PostgreSQL server the tests create their databases on.
 pub fn postgres_server() -> String {
-    std::env::var("CASEGRID_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CG_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database made for one test, dropped when the last server using it is gone.
@@ -157,7 +169,7 @@ impl PgDatabase {
         let server = postgres_server();
         let mut c = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
             panic!(
-                "PostgreSQL at {server} is not reachable ({e}): start it (.ci/run does), or set CASEGRID_TEST_POSTGRES"
+                "PostgreSQL at {server} is not reachable ({e}): start it (.ci/run does), or set CG_TEST_POSTGRES"
             )
         });
         // Two statements: PostgreSQL runs a multi-statement string as one transaction, which
@@ -200,9 +212,9 @@ impl App {
         Self::spawn_on_with(backend, components, |_| {}).await
     }
 
-    /// Starts the server with test settings changed by `tweak`.
+    /// Starts the server with test settings changed by `tweak`, on [`Backend::from_env`].
     pub async fn spawn_with(components: &[&Path], tweak: impl FnOnce(&mut casegrid::Settings)) -> App {
-        Self::spawn_on_with(Backend::Sqlite, components, tweak).await
+        Self::spawn_on_with(Backend::from_env(), components, tweak).await
     }
 
     pub async fn spawn_on_with(
@@ -320,6 +332,13 @@ impl App {
         let otp = out["members_created"][0]["one_time_password"].as_str().expect("a one-time password").to_string();
         let tester = self.sign_in_changing("tester", &otp, "Staff-pw-2026-xy").await;
         tester.new_token("tests").await
+    }
+
+    /// A handle on the server's own database (SQLite file or PostgreSQL), for stories that look
+    /// underneath the API or move the clock.
+    pub async fn db(&self) -> casegrid::store::Db {
+        let url = self.settings.database_url.as_ref().map(|u| u.expose().to_string());
+        casegrid::store::Db::open(url.as_deref(), &self.settings.data).await.expect("open the server's database")
     }
 
     pub fn url(&self, path: &str) -> String {

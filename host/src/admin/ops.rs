@@ -316,10 +316,7 @@ pub async fn grant_role(db: &Db, actor: &Actor, user: i64, r: &RoleIn) -> Result
 /// Serialises changes that could remove the last admin: on PostgreSQL two admins removing each
 /// other at once would each still count the other (SQLite's writes are serial already).
 async fn lock_admins(db: &Db, tx: &mut Tx) -> Result<(), ApiError> {
-    if db.backend() == crate::store::Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7221100452)").execute(&mut **tx).await.map_err(StoreError::from)?;
-    }
-    Ok(())
+    Ok(db.serialise(tx, crate::store::Lock::Admins).await?)
 }
 
 pub async fn revoke_role(db: &Db, actor: &Actor, user: i64, grant: i64) -> Result<(), ApiError> {

@@ -5,7 +5,7 @@
 //! and nothing is sent twice at once.
 
 use crate::auth::secrets::Secret;
-use crate::store::{Backend, Db, StoreError, now_ms};
+use crate::store::{Db, StoreError, now_ms};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -181,7 +181,7 @@ const BATCH: i64 = 5;
 
 async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreError> {
     let now = now_ms();
-    let lock = if db.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = db.dialect().skip_locked();
     let sql = format!(
         "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 WHERE id IN \
          (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until < $3) \
@@ -196,7 +196,7 @@ async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreE
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(rows
+    let mut claimed: Vec<Claimed> = rows
         .iter()
         .map(|r| Claimed {
             id: r.get(0),
@@ -206,7 +206,11 @@ async fn claim(db: &Db, worker: &str, batch: i64) -> Result<Vec<Claimed>, StoreE
             body: r.get(4),
             attempts: r.get(5),
         })
-        .collect())
+        .collect();
+    // `UPDATE … RETURNING` promises no order (PostgreSQL returns rows as it updates them):
+    // deliver in the order the changes happened.
+    claimed.sort_by_key(|m| m.id);
+    Ok(claimed)
 }
 
 /// Records a delivery's outcome, if this worker still holds the claim.

@@ -4,7 +4,10 @@
 //! differ, code asks [`Db::backend`]. Times are stored as Unix milliseconds (`BIGINT`), dates as
 //! `YYYY-MM-DD` text, so that both backends compare them the same way.
 
+pub mod dialect;
 mod migrate;
+
+pub use dialect::{Dialect, Lock};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -27,6 +30,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    dialect: &'static dyn Dialect,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +71,7 @@ impl Db {
                     .connect(u)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL ({}): {e}", redact_url(u)))?;
-                Db { pool, backend: Backend::Postgres }
+                Db { pool, backend: Backend::Postgres, dialect: &dialect::Postgres }
             }
             Some(u) if u.starts_with("sqlite:") => Self::sqlite(u).await?,
             Some(u) => anyhow::bail!("database_url must start with postgres:// or sqlite: (got {})", redact_url(u)),
@@ -101,34 +105,40 @@ impl Db {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
-        Ok(Db { pool, backend: Backend::Sqlite })
+        Ok(Db { pool, backend: Backend::Sqlite, dialect: &dialect::Sqlite })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The SQL that differs between backends.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`): a deferred transaction that reads and then writes fails with SQLITE_BUSY when
-    /// another writer committed in between, instead of waiting.
+    /// A transaction that will write ([`Dialect::begin_write`]).
     pub async fn write(&self) -> Result<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        Ok(self.pool.begin_with(self.dialect.begin_write()).await?)
     }
 
     /// [`Db::write`] on a connection the caller already holds (one pool checkout per request).
     pub async fn write_on<'c>(&self, c: &'c mut sqlx::AnyConnection) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
         use sqlx::Connection;
-        Ok(match self.backend {
-            Backend::Sqlite => c.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => c.begin().await?,
-        })
+        Ok(c.begin_with(self.dialect.begin_write()).await?)
+    }
+
+    /// Makes the transaction wait for every other one that serialises on `lock` until they end
+    /// ([`Dialect::serialise`]); nothing where writers are serial already.
+    pub async fn serialise(&self, tx: &mut sqlx::AnyConnection, lock: Lock) -> Result<()> {
+        if let Some(sql) = self.dialect.serialise(lock) {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

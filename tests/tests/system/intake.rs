@@ -474,7 +474,7 @@ async fn oversized_reports_and_photos_are_413_and_leave_nothing() {
 async fn of_two_changes_made_at_once_the_later_is_refused_and_nothing_is_lost() {
     let app = App::spawn(&[&plugin("housing")]).await;
     let (_, r) = app.anon().post("/api/v1/reports", report("楼顶违章搭建彩钢房", IN_C01)).await;
-    let db = casegrid::store::Db::open(None, &app.settings.data).await.unwrap();
+    let db = app.db().await;
     let mut c = db.pool().acquire().await.unwrap();
     let read = casegrid::intake::store::by_id(&mut c, r["id"].as_i64().unwrap()).await.unwrap().unwrap();
     let mut first = read.clone();

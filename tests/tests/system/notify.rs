@@ -47,7 +47,7 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
     assert_eq!(r["status"], "dispatched");
     hook.wait_for(1, 10).await;
 
-    let db = casegrid::store::Db::open(None, &app.settings.data).await.unwrap();
+    let db = app.db().await;
     let ms = |v: &Value| casegrid::intake::parse_rfc3339(v.as_str().unwrap()).unwrap().0;
     let (_, list) = app.get("/api/v1/reports").await;
     let (ack, due) = (ms(&list["reports"][0]["ack_due_at"]), ms(&list["reports"][0]["handle_due_at"]));
