@@ -3,7 +3,7 @@
 //!
 //! Run: `scripts/build-plugins && cargo bench -p casegrid --bench classify_all`
 
-use casegrid::plugins::{Limits, Registry, Runtime};
+use casegrid::plugins::{Limits, Runtime, Snapshot, load_dir};
 use casegrid::routing::{RoutingRules, route};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,8 +42,9 @@ fn report(label: &str, mut times: Vec<Duration>) {
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
     let rt = Runtime::new(Limits::default(), None).unwrap();
-    let registry = Registry::load_dir(&rt, &dir).unwrap();
-    assert!(registry.failures.is_empty(), "{:?}", registry.failures);
+    let (loaded, failures) = load_dir(&rt, &dir).unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    let registry = Snapshot::of(loaded.into_iter().map(|(p, _)| p));
     println!("classify across {} plugins ({}), {REPORTS} reports", registry.len(), dir.display());
 
     // One thread, one plugin after another: the plain sum of the calls.

@@ -122,6 +122,42 @@ pub enum PluginCommand {
     Check { file: PathBuf },
     /// Print a plugin's manifest and a summary of its checklist.
     Inspect { file: PathBuf },
+    /// Make a domain team's signing key: FILE (secret, mode 0600) and FILE.pub (for the admin to
+    /// register).
+    Keygen {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a component with a team's key: writes FILE.wasm.sig (or --out).
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check, sign and publish a component to a server, as a publisher of its domain.
+    Publish {
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// The server's base URL.
+        #[arg(long, env = "CASEGRID_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// A publisher's API token.
+        #[arg(long, env = "CASEGRID_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Register a domain team's public key (FILE.pub from keygen) in this server's database, as an
+    /// admin on the server's machine would (the API: POST /api/v1/plugin-keys).
+    Trust {
+        file: PathBuf,
+        /// Who holds the key, e.g. "housing domain team, release key 2026".
+        #[arg(long)]
+        name: String,
+    },
 }
 
 impl Cli {
@@ -206,23 +242,22 @@ pub fn plugin_check(settings: &Settings, file: &Path) -> anyhow::Result<ExitCode
         d.checklist.len(),
         d.checklist.len() - coercive
     );
-    let problems = check::static_data(&p);
-    if problems.is_empty() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let report = check::full(&p, now);
+    if report.problems.is_empty() {
         println!("  contract    ✓ static data sound");
     } else {
-        println!("  contract    ✗ {} problems:", problems.len());
-        for pr in &problems {
+        println!("  contract    ✗ {} problems:", report.problems.len());
+        for pr in &report.problems {
             println!("      ✗ {pr}");
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
-    let outcomes = check::self_tests(&p, now);
-    let passed = outcomes.iter().filter(|o| o.passed).count();
-    println!("  self-tests  {passed}/{} passed", outcomes.len());
-    for o in &outcomes {
+    let passed = report.self_tests.iter().filter(|o| o.passed).count();
+    println!("  self-tests  {passed}/{} passed", report.self_tests.len());
+    for o in &report.self_tests {
         println!("      {} {} — {}", if o.passed { "✓" } else { "✗" }, o.name, o.detail);
     }
-    let ok = problems.is_empty() && passed == outcomes.len();
+    let ok = report.passed();
     println!("{}", if ok { "PASS" } else { "FAIL" });
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -403,5 +438,140 @@ pub async fn demo(settings: &Settings, cmd: &DemoCommand) -> anyhow::Result<Exit
         println!("Open311 api_key for the demo app (shown once): {k}");
     }
     db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(file: &Path, what: &str) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a {what}: {e}", file.display()))
+}
+
+/// `casegrid plugin keygen`.
+pub fn plugin_keygen(domain: &str, out: &Path) -> anyhow::Result<ExitCode> {
+    crate::admin::ops::check_domain_code(domain, "domain").map_err(fail)?;
+    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    for p in [out, public_path.as_path()] {
+        if p.exists() {
+            anyhow::bail!("{} exists: a key is never overwritten", p.display());
+        }
+    }
+    let (secret, public) = crate::plugins::signing::generate(domain);
+    let mut f = {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?
+    };
+    std::io::Write::write_all(&mut f, serde_json::to_string_pretty(&secret)?.as_bytes())?;
+    std::fs::write(&public_path, serde_json::to_string_pretty(&public)?)?;
+    println!("secret key  {} (keep it with the domain team; mode 0600)", out.display());
+    println!("public key  {} — give this file to an admin to register", public_path.display());
+    println!("domain {}  fingerprint {}  key {}", public.domain, public.fingerprint, public.public_key);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads and checks a component as `plugin check` does; the plugin and its bytes when it passes.
+fn checked(settings: &Settings, file: &Path) -> anyhow::Result<Option<(Plugin, Vec<u8>)>> {
+    if plugin_check(settings, file)? != ExitCode::SUCCESS {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let runtime = Runtime::new(settings.limits.clone(), None)?;
+    Ok(runtime.load_unchecked(&bytes).ok().map(|p| (p, bytes)))
+}
+
+fn signed(
+    settings: &Settings,
+    file: &Path,
+    key: &Path,
+) -> anyhow::Result<Option<(crate::plugins::signing::SignatureDoc, Vec<u8>)>> {
+    let key: crate::plugins::signing::KeyFile = read_json(key, "publisher key file (casegrid plugin keygen)")?;
+    let Some((p, bytes)) = checked(settings, file)? else { return Ok(None) };
+    let m = p.manifest();
+    if key.domain != m.domain {
+        anyhow::bail!("the key is {}'s, the plugin is {}'s: a team signs only its own domain", key.domain, m.domain);
+    }
+    let doc = crate::plugins::signing::sign(&key, &m.domain, &m.version, &bytes).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some((doc, bytes)))
+}
+
+/// `casegrid plugin sign`.
+pub fn plugin_sign(settings: &Settings, file: &Path, key: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let Some((doc, _)) = signed(settings, file, key)? else { return Ok(ExitCode::FAILURE) };
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("{}.sig", file.display())));
+    std::fs::write(&out, serde_json::to_string_pretty(&doc)?)?;
+    println!("signed {} {} (sha256 {}) → {}", doc.domain, doc.version, doc.sha256, out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `casegrid plugin publish`: check here, sign, upload; the server checks everything again.
+pub async fn plugin_publish(
+    settings: &Settings,
+    file: &Path,
+    key: &Path,
+    server: &str,
+    token: &str,
+) -> anyhow::Result<ExitCode> {
+    let (settings, file, key) = (settings.clone(), file.to_path_buf(), key.to_path_buf());
+    let Some((doc, bytes)) = tokio::task::spawn_blocking(move || signed(&settings, &file, &key)).await?? else {
+        println!("not published: the plugin does not pass its checks");
+        return Ok(ExitCode::FAILURE);
+    };
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(bytes).file_name("plugin.wasm").mime_str("application/wasm")?,
+        )
+        .part("signature", reqwest::multipart::Part::text(serde_json::to_string(&doc)?).mime_str("application/json")?);
+    let url = format!("{}/api/v1/plugins", server.trim_end_matches('/'));
+    let res = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    if status.is_success() {
+        let created = body["created"].as_bool().unwrap_or(false);
+        println!(
+            "{} {} {} on {server} (sha256 {}); an admin activates it: POST /api/v1/plugins/{}/activate",
+            doc.domain,
+            doc.version,
+            if created { "published" } else { "was already published, with these very bytes," },
+            doc.sha256,
+            doc.domain
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let e = &body["error"];
+        println!(
+            "refused ({status}): {} — {}",
+            e["code"].as_str().unwrap_or("?"),
+            e["message"].as_str().unwrap_or("no message")
+        );
+        if let Some(d) = e.get("details") {
+            println!("{}", serde_json::to_string_pretty(d)?);
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `casegrid plugin trust`.
+pub async fn plugin_trust(settings: &Settings, file: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    let public: crate::plugins::signing::PublicKeyFile = read_json(file, "public key file (FILE.pub of keygen)")?;
+    let db = open_db(settings).await?;
+    let (id, fp) = crate::plugins::lifecycle::register_key(
+        &db,
+        &crate::auth::store::Actor::cli(),
+        &public.domain,
+        name,
+        &public.public_key,
+    )
+    .await
+    .map_err(fail)?;
+    println!("registered key {fp} (id {id}) for {}", public.domain);
     Ok(ExitCode::SUCCESS)
 }

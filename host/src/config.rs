@@ -35,6 +35,9 @@ pub struct Settings {
     /// Webhooks and the outbox worker.
     #[serde(default)]
     pub notify: crate::notify::NotifySettings,
+    /// When a plugin version that keeps failing is quarantined; how often hosts look for changes.
+    #[serde(default)]
+    pub plugin_policy: crate::plugins::lifecycle::FaultPolicy,
 }
 
 impl Settings {
@@ -49,8 +52,16 @@ impl Settings {
             Some(f) => b.add_source(config::File::from(f).required(true)),
             None => b.add_source(config::File::with_name("casegrid.toml").required(false)),
         };
+        // The command line's client settings (`casegrid plugin publish`) are not the server's.
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CASEGRID_") && !CLIENT_ONLY.contains(&k.as_str()))
+            .collect();
         b = b.add_source(
-            config::Environment::with_prefix("CASEGRID").prefix_separator("_").separator("__").try_parsing(true),
+            config::Environment::with_prefix("CASEGRID")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
         );
         let s: Settings = b.build()?.try_deserialize()?;
         Ok(s)
@@ -68,6 +79,7 @@ impl Settings {
             auth: Default::default(),
             intake: Default::default(),
             notify: Default::default(),
+            plugin_policy: Default::default(),
         }
     }
 
@@ -75,6 +87,9 @@ impl Settings {
         self.data.join("plugin-cache")
     }
 }
+
+/// Environment variables of the command line's client commands, which are no server settings.
+pub const CLIENT_ONLY: [&str; 2] = ["CASEGRID_SERVER", "CASEGRID_TOKEN"];
 
 /// Where `scripts/build-plugins` puts the bundled plugins of this checkout.
 pub fn default_plugins_dir() -> PathBuf {

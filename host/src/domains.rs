@@ -8,7 +8,7 @@ use crate::api_error::ApiError;
 use crate::auth::extract::Caller;
 use crate::auth::{Principal, Role};
 use crate::plugins::bindings::{Assessment, CategoryScore, FieldError, FieldValue, Form, Item, Manifest};
-use crate::plugins::{Granted, Plugin};
+use crate::plugins::{Granted, Plugin, Served};
 use crate::server::{ApiJson, AppState};
 use axum::Json;
 use axum::Router;
@@ -40,9 +40,13 @@ struct DomainSummary<'a> {
     granted: Granted,
     categories: usize,
     checklist_items: usize,
+    /// `active`, or `manual`: the serving version was quarantined with nothing to fall back on;
+    /// its published data shows, but nothing is validated or assessed by it.
+    mode: &'static str,
 }
 
-fn summary(p: &Plugin) -> DomainSummary<'_> {
+fn summary(s: &Served) -> DomainSummary<'_> {
+    let p = &s.plugin;
     DomainSummary {
         manifest: p.manifest(),
         sha256: &p.sha256,
@@ -50,20 +54,44 @@ fn summary(p: &Plugin) -> DomainSummary<'_> {
         granted: p.granted,
         categories: p.data().categories.len(),
         checklist_items: p.data().checklist.len(),
+        mode: if s.manual { "manual" } else { "active" },
     }
 }
 
+/// What serves an enabled domain (404 otherwise), manual mode included: its published data.
+fn served(state: &AppState, domain: &str) -> Result<Served, ApiError> {
+    state.registry.snapshot().served(domain).cloned().ok_or_else(|| ApiError::not_found("domain", domain))
+}
+
+/// The plugin to call for `domain`: 503 `manual-mode` while the domain is in manual mode.
+pub fn callable(state: &AppState, domain: &str) -> Result<Arc<Plugin>, ApiError> {
+    let s = served(state, domain)?;
+    if s.manual {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "manual-mode",
+            format!(
+                "{domain} is in manual mode: its plugin version {} was quarantined and there is none to fall back on; \
+                 work without automatic validation or assessment until an admin activates a version",
+                s.plugin.manifest().version
+            ),
+        ));
+    }
+    Ok(s.plugin)
+}
+
 fn plugin(state: &AppState, domain: &str) -> Result<Arc<Plugin>, ApiError> {
-    state.registry.get(domain).cloned().ok_or_else(|| ApiError::not_found("domain", domain))
+    Ok(served(state, domain)?.plugin)
 }
 
 async fn list(State(state): State<AppState>) -> Json<Vec<serde_json::Value>> {
-    Json(state.registry.iter().filter_map(|p| serde_json::to_value(summary(p)).ok()).collect())
+    Json(state.registry.snapshot().all().filter_map(|s| serde_json::to_value(summary(s)).ok()).collect())
 }
 
 async fn one(State(state): State<AppState>, Path(domain): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let p = plugin(&state, &domain)?;
-    let mut v = serde_json::to_value(summary(&p)).unwrap_or_default();
+    let s = served(&state, &domain)?;
+    let p = s.plugin.clone();
+    let mut v = serde_json::to_value(summary(&s)).unwrap_or_default();
     v["categories"] = serde_json::to_value(&p.data().categories).unwrap_or_default();
     v["forms"] = serde_json::to_value(p.data().forms.iter().map(|f| &f.id).collect::<Vec<_>>()).unwrap_or_default();
     Ok(Json(v))
@@ -151,7 +179,7 @@ async fn validate(
     Path((domain, form)): Path<(String, String)>,
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, ApiError> {
-    let p = plugin(&state, &domain)?;
+    let p = callable(&state, &domain)?;
     let errors = p.validate(&form, req.values, reference_time(req.at)?).await?;
     Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
 }
@@ -188,7 +216,7 @@ async fn assess(
     ApiJson(req): ApiJson<AssessRequest>,
 ) -> Result<Json<Assessment>, ApiError> {
     may_assess(&caller, &domain)?;
-    let p = plugin(&state, &domain)?;
+    let p = callable(&state, &domain)?;
     Ok(Json(p.assess(&req.item, req.facts, reference_time(req.at)?).await?))
 }
 
@@ -209,7 +237,7 @@ async fn classify(
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Json<Vec<CategoryScore>>, ApiError> {
     caller.require(CLASSIFIERS)?;
-    let p = plugin(&state, &domain)?;
+    let p = callable(&state, &domain)?;
     Ok(Json(p.classify(&req.text, reference_time(None)?).await?))
 }
 
@@ -221,5 +249,5 @@ async fn classify_all(
 ) -> Result<Json<crate::routing::Decision>, ApiError> {
     caller.require(CLASSIFIERS)?;
     let at = reference_time(None)?;
-    Ok(Json(crate::routing::route(&state.registry, &req.text, at, state.routing).await))
+    Ok(Json(crate::routing::route(&state.registry.snapshot(), &req.text, at, state.routing).await))
 }

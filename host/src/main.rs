@@ -40,6 +40,16 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&settings, file),
         Command::Plugin(PluginCommand::Inspect { file }) => plugin_inspect(&settings, file),
+        Command::Plugin(PluginCommand::Keygen { domain, out }) => casegrid::cli::plugin_keygen(domain, out),
+        Command::Plugin(PluginCommand::Sign { file, key, out }) => {
+            casegrid::cli::plugin_sign(&settings, file, key, out.as_deref())
+        }
+        Command::Plugin(PluginCommand::Publish { file, key, server, token }) => {
+            casegrid::cli::plugin_publish(&settings, file, key, server, token).await
+        }
+        Command::Plugin(PluginCommand::Trust { file, name }) => {
+            casegrid::cli::plugin_trust(&settings, file, name).await
+        }
         Command::User(cmd) => casegrid::cli::user(&settings, cmd).await,
         Command::Org(cmd) => casegrid::cli::org(&settings, cmd).await,
         Command::Grid(cmd) => casegrid::cli::grid(&settings, cmd).await,

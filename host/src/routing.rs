@@ -5,7 +5,7 @@
 //! triage queue: a text that fits no domain, or two domains alike, is never forced into one. Every
 //! decision carries its reason and the candidates it weighed, so a dispatcher can see why.
 
-use crate::plugins::Registry;
+use crate::plugins::Snapshot;
 use serde::{Deserialize, Serialize};
 
 /// When a classification is confident enough to route without a person.
@@ -57,12 +57,12 @@ pub struct Decision {
     pub failed: Vec<Failure>,
 }
 
-/// Scores `text` with every loaded plugin, one after another in one blocking section, at
+/// Scores `text` with every serving plugin of the snapshot, one after another in one blocking section, at
 /// reference time `at`, and decides. Not as concurrent tasks: each call is a few tens of
 /// microseconds of CPU and concurrent reports already keep every core busy, so tasks would add
 /// handoffs and no parallelism (measured in BENCHMARKS.md). A plugin that hangs costs at most its
 /// own deadline.
-pub async fn route(registry: &Registry, text: &str, at: i64, rules: RoutingRules) -> Decision {
+pub async fn route(registry: &Snapshot, text: &str, at: i64, rules: RoutingRules) -> Decision {
     let plugins: Vec<_> = registry.iter().cloned().collect();
     let owned = text.to_string();
     let calls = match crate::plugins::Plugin::each_blocking(plugins, move |p| {

@@ -34,15 +34,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let runtime = Runtime::new(settings.limits.clone(), Some(settings.cache_dir()))?;
-    let registry = {
-        let (rt, dir) = (runtime.clone(), settings.plugins.clone());
-        tokio::task::spawn_blocking(move || Registry::load_dir(&rt, &dir)).await??
-    };
-    if registry.is_empty() {
-        tracing::warn!(dir = %settings.plugins.display(), "no domain plugin loaded: run scripts/build-plugins, or set CASEGRID_PLUGINS");
-    }
     let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
     crate::auth::ensure_admin(&db, &settings.auth).await?;
+    let registry = Registry::start(runtime.clone(), db.clone(), &settings.plugins).await?;
+    if registry.snapshot().is_empty() {
+        tracing::warn!(dir = %settings.plugins.display(), "no domain is served: run scripts/build-plugins, or set CASEGRID_PLUGINS");
+    }
     let auth = Arc::new(AuthState::new(settings.auth));
     let intake = Arc::new(IntakeState {
         calendar: crate::clock::Calendar::load(&settings.intake.calendar_files)?,
@@ -51,15 +48,18 @@ pub async fn run(
         settings: settings.intake,
     });
     let state =
-        AppState { runtime, registry: Arc::new(registry), routing: settings.routing, db: db.clone(), auth, intake };
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let worker_name = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
-    let outbox = tokio::spawn(crate::notify::worker(db.clone(), settings.notify, worker_name));
-    tracing::info!(addr = %listener.local_addr()?, domains = state.registry.len(), backend = ?db.backend(), "casegrid serving");
+        AppState { runtime, registry: registry.clone(), routing: settings.routing, db: db.clone(), auth, intake };
+    // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
+    let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
+    let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone());
+    background.push(tokio::spawn(housekeeping(state.clone())));
+    background.push(tokio::spawn(crate::notify::worker(db.clone(), settings.notify, host)));
+    tracing::info!(addr = %listener.local_addr()?, domains = registry.snapshot().len(), backend = ?db.backend(), "casegrid serving");
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    housekeeping.abort();
-    outbox.abort();
+    for task in background {
+        task.abort();
+    }
     db.close().await;
     served?;
     Ok(())
@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::domains::routes())
         .merge(crate::auth::routes::routes())
         .merge(crate::admin::routes())
+        .merge(crate::plugins::routes::routes(state.runtime.limits().max_component_bytes as usize))
         .merge(crate::open311::routes())
         .merge(crate::intake::routes::routes(
             state.intake.settings.max_attachments * state.intake.settings.max_attachment_bytes + (1 << 20),
@@ -137,12 +138,13 @@ async fn count_request(
 /// keep it on the internal network.
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     let mut text = state.runtime.metrics().render();
-    text.push_str("# HELP casegrid_plugin_info The domain plugins loaded, by domain, version and component hash\n");
+    text.push_str("# HELP casegrid_plugin_info The plugin version serving each enabled domain, by domain, version, component hash and mode\n");
     text.push_str("# TYPE casegrid_plugin_info gauge\n");
-    for p in state.registry.iter() {
-        let m = p.manifest();
+    for s in state.registry.snapshot().all() {
+        let (m, p) = (s.plugin.manifest(), &s.plugin);
+        let mode = if s.manual { "manual" } else { "active" };
         text.push_str(&format!(
-            "casegrid_plugin_info{{domain=\"{}\",version=\"{}\",sha256=\"{}\"}} 1\n",
+            "casegrid_plugin_info{{domain=\"{}\",version=\"{}\",sha256=\"{}\",mode=\"{mode}\"}} 1\n",
             m.domain, m.version, p.sha256
         ));
     }
@@ -157,7 +159,7 @@ struct Health<'a> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let h = Health { status: "ok", domains: state.registry.len(), refused: &state.registry.failures };
+    let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &state.registry.failures };
     Json(serde_json::to_value(h).unwrap_or_default())
 }
 

@@ -168,9 +168,7 @@ impl PgDatabase {
         let name = format!("casegrid_test_{}_{n}", std::process::id());
         let server = postgres_server();
         let mut c = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at {server} is not reachable ({e}): start it (.ci/run does), or set CG_TEST_POSTGRES"
-            )
+            panic!("PostgreSQL at {server} is not reachable ({e}): start it (.ci/run does), or set CG_TEST_POSTGRES")
         });
         // Two statements: PostgreSQL runs a multi-statement string as one transaction, which
         // DROP and CREATE DATABASE refuse.
@@ -334,6 +332,22 @@ impl App {
         tester.new_token("tests").await
     }
 
+    /// Imports an organisation document as the admin and signs every new member in (changing the
+    /// one-time password): login → an API token of theirs.
+    pub async fn people(&self, doc: serde_json::Value) -> std::collections::BTreeMap<String, String> {
+        let admin = self.sign_in("admin", ADMIN_PASSWORD).await;
+        let (s, out) = admin.post("/api/v1/org/import", doc).await;
+        assert_eq!(s, 200, "{out}");
+        let mut tokens = std::collections::BTreeMap::new();
+        for (i, m) in out["members_created"].as_array().expect("members_created").iter().enumerate() {
+            let login = m["login"].as_str().expect("a login");
+            let otp = m["one_time_password"].as_str().expect("a one-time password");
+            let s = self.sign_in_changing(login, otp, &format!("Member-pw-{i}-2026")).await;
+            tokens.insert(login.to_string(), s.new_token("tests").await);
+        }
+        tokens
+    }
+
     /// A handle on the server's own database (SQLite file or PostgreSQL), for stories that look
     /// underneath the API or move the clock.
     pub async fn db(&self) -> casegrid::store::Db {
@@ -472,6 +486,16 @@ impl As<'_> {
 
     pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
         send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// `POST /api/v1/plugins`: a component and, if given, its signature document.
+    pub async fn publish(&self, component: Vec<u8>, signature: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut form = reqwest::multipart::Form::new()
+            .part("component", reqwest::multipart::Part::bytes(component).file_name("plugin.wasm"));
+        if let Some(sig) = signature {
+            form = form.part("signature", reqwest::multipart::Part::text(sig.to_string()));
+        }
+        send(self.request(reqwest::Method::POST, "/api/v1/plugins").multipart(form)).await
     }
 
     /// The session cookie's value, for a session.

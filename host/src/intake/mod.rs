@@ -15,6 +15,7 @@ use crate::clock::Calendar;
 use crate::dispatch::geo::GeoPoint;
 use crate::notify::NotifySettings;
 use crate::plugins::bindings::{Attachment, Datetime, FieldValue, TimeUnit, Value as PValue};
+use crate::plugins::{Served, Snapshot};
 use crate::server::AppState;
 use crate::store::{StoreError, now_ms, rfc3339};
 use axum::http::StatusCode;
@@ -72,18 +73,17 @@ fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<Stri
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).field(field)
 }
 
-/// The enabled plugin of `domain` (422 `unknown-domain` naming the field `domain`).
-pub(crate) fn enabled(state: &AppState, domain: &str) -> Result<Arc<crate::plugins::Plugin>, ApiError> {
-    state
-        .registry
-        .get(domain)
-        .cloned()
+/// What serves an enabled `domain` in `plugins` (422 `unknown-domain` naming the field `domain`);
+/// a domain in manual mode is enabled, but nothing is called.
+pub(crate) fn enabled<'a>(plugins: &'a Snapshot, domain: &str) -> Result<&'a Served, ApiError> {
+    plugins
+        .served(domain)
         .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{domain}` is enabled")))
 }
 
 /// Checks that `category` is one of the enabled `domain`'s report categories.
-pub(crate) fn check_category(state: &AppState, domain: &str, category: &str) -> Result<(), ApiError> {
-    if enabled(state, domain)?.data().categories.iter().any(|x| x.code == category) {
+pub(crate) fn check_category(plugins: &Snapshot, domain: &str, category: &str) -> Result<(), ApiError> {
+    if enabled(plugins, domain)?.plugin.data().categories.iter().any(|x| x.code == category) {
         Ok(())
     } else {
         Err(invalid("category", "unknown-category", format!("`{category}` is not a report category of {domain}")))
@@ -156,6 +156,10 @@ pub struct RoutingNote {
     /// `given` (the citizen chose), `classified`, or `triage`.
     pub how: &'static str,
     pub reason: String,
+    /// Which version of the domain's plugin checked the report form: none while the domain is in
+    /// manual mode or the report waits in triage. Kept on the timeline, not shown to the citizen.
+    #[serde(skip)]
+    pub validated_by: Option<String>,
 }
 
 /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`) into (Unix ms, offset minutes).
@@ -253,6 +257,8 @@ pub fn deadlines(
 pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec<Upload>) -> Result<Receipt, ApiError> {
     let intake = &state.intake;
     let now = now_ms();
+    // One snapshot for the whole report: classified, validated and timed by the same versions.
+    let plugins = state.registry.snapshot();
     // ---- the envelope ----
     let description = r.description.trim().to_string();
     if description.chars().count() < 5 {
@@ -321,41 +327,52 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
 
     // ---- domain and category: given, classified, or triage ----
     let (mut domain, mut category) = (r.domain.clone(), r.category.clone());
-    let routing;
+    let mut routing;
     match (&domain, &category) {
         (None, Some(_)) => {
             return Err(invalid("domain", "required", "a category belongs to a domain: give the domain too"));
         }
         (Some(d), Some(c)) => {
-            check_category(state, d, c)?;
-            routing = RoutingNote { how: "given", reason: "the reporter chose the domain and category".into() };
+            check_category(&plugins, d, c)?;
+            routing = RoutingNote {
+                how: "given",
+                reason: "the reporter chose the domain and category".into(),
+                validated_by: None,
+            };
         }
         (Some(d), None) => {
-            let p = enabled(state, d)?;
-            let scores = p.classify(&description, now / 1000).await?;
+            let served = enabled(&plugins, d)?;
+            let scores =
+                if served.manual { Vec::new() } else { served.plugin.classify(&description, now / 1000).await? };
             match scores.first().filter(|s| s.score >= state.routing.min_score) {
                 Some(best) => {
                     category = Some(best.category.clone());
                     routing = RoutingNote {
                         how: "classified",
                         reason: format!("within {d}: {} scored {:.2}", best.category, best.score),
+                        validated_by: None,
                     };
                 }
                 None => {
-                    routing =
-                        RoutingNote { how: "triage", reason: format!("no category of {d} fits the text well enough") }
+                    routing = RoutingNote {
+                        how: "triage",
+                        reason: format!("no category of {d} fits the text well enough"),
+                        validated_by: None,
+                    }
                 }
             }
         }
         (None, None) => {
-            let decision = crate::routing::route(&state.registry, &description, now / 1000, state.routing).await;
+            let decision = crate::routing::route(&plugins, &description, now / 1000, state.routing).await;
             match decision.outcome {
                 crate::routing::Outcome::Routed { domain: d, category: c } => {
                     domain = Some(d);
                     category = Some(c);
-                    routing = RoutingNote { how: "classified", reason: decision.reason };
+                    routing = RoutingNote { how: "classified", reason: decision.reason, validated_by: None };
                 }
-                crate::routing::Outcome::Triage => routing = RoutingNote { how: "triage", reason: decision.reason },
+                crate::routing::Outcome::Triage => {
+                    routing = RoutingNote { how: "triage", reason: decision.reason, validated_by: None }
+                }
             }
         }
     }
@@ -369,8 +386,11 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             format!("{}/{}/{}", &d[..4], &d[5..7], hex::encode(crate::auth::secrets::random_bytes::<16>()))
         })
         .collect();
-    if let Some(d) = &domain {
-        let p = enabled(state, d)?;
+    let mut validated_by = None;
+    if let Some(d) = &domain
+        && let Some(p) = enabled(&plugins, d).map(|s| (!s.manual).then_some(&s.plugin))?
+    {
+        validated_by = Some(p.manifest().version.clone());
         let mut values = vec![FieldValue { field: "description".into(), value: PValue::Text(description.clone()) }];
         if let Some(c) = &category {
             values.push(FieldValue { field: "category".into(), value: PValue::Choice(c.clone()) });
@@ -423,9 +443,8 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     let (status, team_id, team, cell_id, assign_reason, ack_due, handle_due) = match (&domain, &category) {
         (Some(d), Some(cat)) => {
             let a = crate::dispatch::assign(&mut c, d, at).await?;
-            let limit = state
-                .registry
-                .get(d)
+            let limit = plugins
+                .published(d)
                 .and_then(|p| p.data().categories.iter().find(|x| &x.code == cat).map(|x| x.response));
             let (ack, due) = limit
                 .map(|l| deadlines(&intake.calendar, &intake.settings, now, &l))
@@ -489,6 +508,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         created_at: now,
         updated_at: now,
     };
+    routing.validated_by = validated_by;
     let stored = store_new(state, &mut c, &origin, &report, &rows, &routing, &assign_reason).await;
     let id = match stored {
         Ok(id) => id,
@@ -545,7 +565,9 @@ async fn store_new(
             actor: &system,
             public: false,
             note: Some(&routing.reason),
-            detail: json!({"how": routing.how, "domain": r.domain, "category": r.category}),
+            // Which version of the domain's plugin checked the report form (none: the domain is in
+            // manual mode, or the report waits in triage).
+            detail: json!({"how": routing.how, "domain": r.domain, "category": r.category, "validated_by": routing.validated_by}),
         },
         store::NewEvent {
             kind,

@@ -358,7 +358,7 @@ async fn act(
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "required", "the category in the new domain")
                         .field("category")
                 })?;
-                super::check_category(&state, &d, &cat)?;
+                super::check_category(&state.registry.snapshot(), &d, &cat)?;
                 r.domain = Some(d);
                 r.category = Some(cat);
             }
@@ -442,7 +442,7 @@ async fn act(
             if r.status != "triage" {
                 return Err(conflict(format!("a {} report is not in triage", r.status)));
             }
-            super::check_category(&state, &domain, &category)?;
+            super::check_category(&state.registry.snapshot(), &domain, &category)?;
             r.domain = Some(domain);
             r.category = Some(category);
             r.team_id = Some(target_team(&state, &org, &r, team).await?);
@@ -496,8 +496,9 @@ async fn reassign(state: &AppState, r: &ReportRow) -> Result<Option<i64>, ApiErr
 
 /// Deadlines from `from` for the report's category.
 fn restart_clock(state: &AppState, r: &mut ReportRow, from: i64) {
+    let plugins = state.registry.snapshot();
     let limit =
-        r.domain.as_ref().and_then(|d| state.registry.get(d)).and_then(|p| {
+        r.domain.as_ref().and_then(|d| plugins.published(d)).and_then(|p| {
             p.data().categories.iter().find(|c| Some(&c.code) == r.category.as_ref()).map(|c| c.response)
         });
     if let Some(l) = limit {

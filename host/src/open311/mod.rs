@@ -105,9 +105,10 @@ fn discovery(headers: &HeaderMap, f: Format) -> Response {
 }
 
 fn services(state: &AppState, f: Format) -> Response {
-    let list: Vec<Value> = state
-        .registry
-        .iter()
+    let plugins = state.registry.snapshot();
+    let list: Vec<Value> = plugins
+        .all()
+        .map(|s| &s.plugin)
         .flat_map(|p| {
             let group = p.manifest().name.zh.clone();
             let domain = p.domain().to_string();
@@ -155,7 +156,8 @@ async fn service_definition(State(state): State<AppState>, Path(file): Path<Stri
     let Some((domain, category)) = code.split_once('.') else {
         return error(StatusCode::NOT_FOUND, f, "no such service_code");
     };
-    let Some(p) = state.registry.get(domain).filter(|p| p.data().categories.iter().any(|c| c.code == category)) else {
+    let plugins = state.registry.snapshot();
+    let Some(p) = plugins.published(domain).filter(|p| p.data().categories.iter().any(|c| c.code == category)) else {
         return error(StatusCode::NOT_FOUND, f, "no such service_code");
     };
     let attrs = p.data().forms.iter().find(|x| x.id == "report").map(attributes).unwrap_or_default();
@@ -310,7 +312,8 @@ async fn post_request(
 }
 
 fn request_json(r: &ReportRow, team: Option<&str>, state: &AppState) -> Value {
-    let service_name = r.domain.as_deref().and_then(|d| state.registry.get(d)).and_then(|p| {
+    let plugins = state.registry.snapshot();
+    let service_name = r.domain.as_deref().and_then(|d| plugins.published(d)).and_then(|p| {
         p.data().categories.iter().find(|c| Some(&c.code) == r.category.as_ref()).map(|c| c.name.zh.clone())
     });
     let open = matches!(r.status.as_str(), "triage" | "dispatched" | "accepted");

@@ -249,6 +249,25 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
     }
 }
 
+/// Everything `casegrid plugin check` checks beyond loading: the static data against the contract
+/// and the plugin's self-tests. Publishing refuses a version unless it passes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub problems: Vec<String>,
+    pub self_tests: Vec<SelfTestOutcome>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty() && self.self_tests.iter().all(|t| t.passed)
+    }
+}
+
+/// Runs every check on a loaded plugin at reference time `at`.
+pub fn full(p: &Plugin, at: i64) -> Report {
+    Report { problems: static_data(p), self_tests: self_tests(p, at) }
+}
+
 /// The outcome of one of the plugin's declared self-tests.
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfTestOutcome {
@@ -257,8 +276,19 @@ pub struct SelfTestOutcome {
     pub detail: String,
 }
 
-/// Runs every self-test the plugin declares, at reference time `at`, on the production sandbox.
+/// Runs every self-test the plugin declares on the production sandbox, at reference time `at` or,
+/// for a version whose rules are no longer (or not yet) in force then, on the last (or first) day
+/// they are: an earlier version of a domain's rules is tested on its own dates.
 pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
+    let range = &p.manifest().in_force;
+    let day = |d: &Date| crate::clock::Day::parse(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
+    let from = day(&range.from).map(|d| d.start_ms() / 1000);
+    let until = range.until.as_ref().and_then(day).map(|d| d.start_ms() / 1000);
+    let at = match (from, until) {
+        (Some(f), _) if at < f => f,
+        (_, Some(u)) if at >= u => u - 1,
+        _ => at,
+    };
     p.data()
         .self_tests
         .iter()

@@ -73,6 +73,24 @@ pub struct Runtime {
     limits: Limits,
     permits: Arc<Semaphore>,
     metrics: Arc<crate::metrics::Metrics>,
+    faults: Arc<FaultSink>,
+}
+
+/// Where the faults of serving calls go: the registry connects it, to count them against the
+/// fault policy. Unconnected (tools, benchmarks), faults are only counted in the metrics.
+#[derive(Debug, Default)]
+pub struct FaultSink(std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<super::lifecycle::Fault>>);
+
+impl FaultSink {
+    pub fn connect(&self, tx: tokio::sync::mpsc::UnboundedSender<super::lifecycle::Fault>) {
+        let _ = self.0.set(tx);
+    }
+
+    fn report(&self, fault: super::lifecycle::Fault) {
+        if let Some(tx) = self.0.get() {
+            let _ = tx.send(fault);
+        }
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -135,7 +153,13 @@ impl Runtime {
             permits: Arc::new(Semaphore::new(concurrency)),
             limits,
             metrics: Arc::default(),
+            faults: Arc::default(),
         }))
+    }
+
+    /// Where serving calls report their faults.
+    pub fn faults(&self) -> &Arc<FaultSink> {
+        &self.faults
     }
 
     pub fn limits(&self) -> &Limits {
@@ -198,6 +222,7 @@ impl Runtime {
             exports,
             permits: self.permits.clone(),
             metrics: self.metrics.clone(),
+            faults: self.faults.clone(),
             manifest: None,
             data: StaticData::default(),
         };
@@ -279,6 +304,7 @@ pub struct Plugin {
     exports: Exports,
     permits: Arc<Semaphore>,
     metrics: Arc<crate::metrics::Metrics>,
+    faults: Arc<FaultSink>,
     manifest: Option<Manifest>,
     data: StaticData,
 }
@@ -364,7 +390,17 @@ impl Plugin {
         let (domain, version) = self.manifest.as_ref().map_or(("?", "?"), |m| (m.domain.as_str(), m.version.as_str()));
         let outcome = match &out {
             Ok(_) => "ok",
-            Err(e) => e.code(),
+            Err(e) => {
+                if e.is_fault() {
+                    self.faults.report(super::lifecycle::Fault {
+                        domain: domain.to_string(),
+                        version: version.to_string(),
+                        code: e.code(),
+                        at: crate::store::now_ms(),
+                    });
+                }
+                e.code()
+            }
         };
         self.metrics.inc(
             "casegrid_plugin_calls_total",

@@ -15,15 +15,46 @@ use std::path::{Path, PathBuf};
 pub fn domain() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"));
     let version = std::env::var("CARGO_PKG_VERSION").expect("CARGO_PKG_VERSION is set by cargo");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
-    for f in FILES {
-        println!("cargo:rerun-if-changed={f}");
+    domain_from(&Sources::in_dir(&dir), &version);
+}
+
+/// Where a domain's four data files are. A crate may take some from another crate's directory
+/// (an earlier version of a domain's rules keeps the current forms, say).
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub plugin: PathBuf,
+    pub forms: PathBuf,
+    pub checklist: PathBuf,
+    /// Optional: without the file, the plugin declares no self-tests.
+    pub golden: PathBuf,
+}
+
+impl Sources {
+    pub fn in_dir(dir: &Path) -> Sources {
+        Sources {
+            plugin: dir.join("plugin.toml"),
+            forms: dir.join("forms.toml"),
+            checklist: dir.join("checklist.toml"),
+            golden: dir.join("golden.toml"),
+        }
     }
-    match load(&dir, &version) {
+}
+
+/// [`domain`] with the data files and the version given.
+pub fn domain_from(files: &Sources, version: &str) {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
+    for f in [&files.plugin, &files.forms, &files.checklist, &files.golden] {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    match load_from(files, version) {
         Ok(domain) => {
             let problems = check::domain(&domain);
             if !problems.is_empty() {
-                panic!("the domain data in {} has problems:\n  - {}", dir.display(), problems.join("\n  - "));
+                panic!(
+                    "the domain data in {} has problems:\n  - {}",
+                    files.checklist.display(),
+                    problems.join("\n  - ")
+                );
             }
             std::fs::write(out.join("domain.rs"), domain.to_rust()).expect("write the generated domain data");
         }
@@ -31,15 +62,17 @@ pub fn domain() {
     }
 }
 
-const FILES: [&str; 4] = ["plugin.toml", "forms.toml", "checklist.toml", "golden.toml"];
-
 /// Parses the data files in `dir` into static data. `version` is the plugin's semver.
 pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
-    let plugin: PluginFile = read(dir, "plugin.toml")?;
-    let forms: FormsFile = read(dir, "forms.toml")?;
-    let checklist: ChecklistFile = read(dir, "checklist.toml")?;
-    let golden: GoldenFile =
-        if dir.join("golden.toml").exists() { read(dir, "golden.toml")? } else { GoldenFile::default() };
+    load_from(&Sources::in_dir(dir), version)
+}
+
+/// Parses the data files named by `files` into static data.
+pub fn load_from(files: &Sources, version: &str) -> Result<Domain, String> {
+    let plugin: PluginFile = read(&files.plugin)?;
+    let forms: FormsFile = read(&files.forms)?;
+    let checklist: ChecklistFile = read(&files.checklist)?;
+    let golden: GoldenFile = if files.golden.exists() { read(&files.golden)? } else { GoldenFile::default() };
 
     let statutes: &'static [Statute] = leak_vec(checklist.statute.iter().map(|s| Statute {
         id: leak(&s.id),
@@ -178,9 +211,8 @@ pub fn load(dir: &Path, version: &str) -> Result<Domain, String> {
     })
 }
 
-fn read<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, String> {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

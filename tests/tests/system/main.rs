@@ -8,6 +8,7 @@ mod demo;
 mod domains;
 mod eight_domains;
 mod intake;
+mod lifecycle;
 mod metrics;
 mod notify;
 mod open311;

@@ -1,0 +1,777 @@
+//! The plugin lifecycle in the database: publisher keys, the versions of each domain's plugin, which
+//! one serves each domain, every change of that (who, when, from where, why), and the faults that
+//! quarantine a version. Every change runs in one transaction that also counts up `plugin_state`,
+//! which every host polls to reload ([`super::registry`]).
+//!
+//! Versions are immutable and never deleted: a case pinned to a version can always run it again.
+
+use super::runtime::{Granted, Limits, Plugin};
+use super::signing::{SignatureDoc, TrustedKey};
+use crate::api_error::ApiError;
+use crate::auth::store::{Actor, Conn};
+use crate::store::{Db, Lock, StoreError, now_ms, rfc3339};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One stored version, without its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRow {
+    pub domain: String,
+    pub version: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// `bundled` or `published`.
+    pub source: String,
+    pub key_fingerprint: Option<String>,
+    pub published_by: Option<String>,
+    #[serde(serialize_with = "ser_time")]
+    pub published_at: i64,
+    pub manifest: serde_json::Value,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub quarantined_at: Option<i64>,
+    pub quarantine_reason: Option<String>,
+}
+
+fn ser_time<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+fn ser_opt_time<S: serde::Serializer>(ms: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+const VERSION_COLUMNS: &str = "v.domain, v.version, v.sha256, v.size_bytes, v.source, k.fingerprint, u.login, \
+     v.published_at, v.manifest, v.quarantined_at, v.quarantine_reason \
+     FROM plugin_versions v LEFT JOIN publisher_keys k ON k.id = v.key_id LEFT JOIN users u ON u.id = v.published_by";
+
+fn version_row(r: &crate::store::Row) -> VersionRow {
+    VersionRow {
+        domain: r.get(0),
+        version: r.get(1),
+        sha256: r.get(2),
+        size_bytes: r.get(3),
+        source: r.get(4),
+        key_fingerprint: r.get(5),
+        published_by: r.get(6),
+        published_at: r.get(7),
+        manifest: serde_json::from_str(&r.get::<String, _>(8)).unwrap_or_default(),
+        quarantined_at: r.get(9),
+        quarantine_reason: r.get(10),
+    }
+}
+
+pub async fn versions(c: &mut Conn, domain: Option<&str>) -> Result<Vec<VersionRow>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {VERSION_COLUMNS} WHERE ($1 IS NULL OR v.domain = $1) ORDER BY v.domain, v.id"
+    )))
+    .bind(domain)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows.iter().map(version_row).collect())
+}
+
+pub async fn version(c: &mut Conn, domain: &str, version: &str) -> Result<Option<VersionRow>> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VERSION_COLUMNS} WHERE v.domain = $1 AND v.version = $2")))
+            .bind(domain)
+            .bind(version)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row.as_ref().map(version_row))
+}
+
+/// A version's component: (sha256, bytes).
+pub async fn component(c: &mut Conn, domain: &str, version: &str) -> Result<Option<(String, Vec<u8>)>> {
+    let row = sqlx::query("SELECT sha256, component FROM plugin_versions WHERE domain = $1 AND version = $2")
+        .bind(domain)
+        .bind(version)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// What serves a domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainRow {
+    pub domain: String,
+    pub enabled: bool,
+    pub active_version: String,
+    /// `active`, or `manual`: the active version was quarantined and nothing was left to fall back
+    /// on; officers work the domain's cases without assessment.
+    pub mode: String,
+    #[serde(serialize_with = "ser_time")]
+    pub changed_at: i64,
+}
+
+pub async fn domains(c: &mut Conn) -> Result<Vec<DomainRow>> {
+    let rows =
+        sqlx::query("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains ORDER BY domain")
+            .fetch_all(&mut *c)
+            .await?;
+    Ok(rows.iter().map(domain_row).collect())
+}
+
+async fn domain(c: &mut Conn, domain: &str) -> Result<Option<DomainRow>> {
+    let row =
+        sqlx::query("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains WHERE domain = $1")
+            .bind(domain)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row.as_ref().map(domain_row))
+}
+
+fn domain_row(r: &crate::store::Row) -> DomainRow {
+    DomainRow {
+        domain: r.get(0),
+        enabled: r.get::<i64, _>(1) != 0,
+        active_version: r.get(2),
+        mode: r.get(3),
+        changed_at: r.get(4),
+    }
+}
+
+/// The change counter every host polls.
+pub async fn seq(c: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query("SELECT seq FROM plugin_state WHERE id = 1").fetch_one(&mut *c).await?.get(0))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Activation {
+    pub id: i64,
+    pub domain: String,
+    pub action: String,
+    pub version: String,
+    pub previous: Option<String>,
+    pub mode: String,
+    pub actor: String,
+    pub source: String,
+    pub reason: Option<String>,
+    #[serde(serialize_with = "ser_time")]
+    pub at: i64,
+}
+
+pub async fn activations(c: &mut Conn, domain: &str) -> Result<Vec<Activation>> {
+    let rows = sqlx::query(
+        "SELECT id, domain, action, version, previous, mode, actor, source, reason, at FROM plugin_activations \
+         WHERE domain = $1 ORDER BY id",
+    )
+    .bind(domain)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Activation {
+            id: r.get(0),
+            domain: r.get(1),
+            action: r.get(2),
+            version: r.get(3),
+            previous: r.get(4),
+            mode: r.get(5),
+            actor: r.get(6),
+            source: r.get(7),
+            reason: r.get(8),
+            at: r.get(9),
+        })
+        .collect())
+}
+
+/// Sets what serves a domain and records the change, in the caller's transaction (which holds
+/// [`Lock::PluginState`]).
+async fn change(
+    tx: &mut Conn,
+    actor: &Actor,
+    action: &str,
+    new: &DomainRow,
+    previous: Option<&DomainRow>,
+    reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO plugin_domains (domain, enabled, active_version, mode, changed_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (domain) DO UPDATE SET enabled = $2, active_version = $3, mode = $4, changed_at = $5",
+    )
+    .bind(&new.domain)
+    .bind(i64::from(new.enabled))
+    .bind(&new.active_version)
+    .bind(&new.mode)
+    .bind(new.changed_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO plugin_activations (domain, action, version, previous, mode, actor_id, actor, source, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&new.domain)
+    .bind(action)
+    .bind(&new.active_version)
+    .bind(previous.map(|p| p.active_version.clone()))
+    .bind(if new.enabled { new.mode.as_str() } else { "disabled" })
+    .bind(actor.id)
+    .bind(&actor.label)
+    .bind(&actor.source)
+    .bind(reason)
+    .bind(new.changed_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE plugin_state SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// The requested and granted limits of a version, against the ceilings.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitsView {
+    pub requested: serde_json::Value,
+    pub granted: Granted,
+    pub ceilings: serde_json::Value,
+}
+
+pub fn limits_view(manifest: &serde_json::Value, limits: &Limits) -> LimitsView {
+    let asked = &manifest["limits"];
+    let pick = |k: &str| asked[k].as_u64();
+    LimitsView {
+        requested: asked.clone(),
+        granted: Granted {
+            memory_bytes: pick("memory_bytes").unwrap_or(limits.default_memory_bytes).min(limits.max_memory_bytes),
+            call_millis: pick("call_millis")
+                .map_or(limits.default_call_millis, |m| m.min(u64::from(u32::MAX)) as u32)
+                .min(limits.max_call_millis),
+            component_bytes: pick("component_bytes")
+                .unwrap_or(limits.default_component_bytes)
+                .min(limits.max_component_bytes),
+        },
+        ceilings: json!({"memory_bytes": limits.max_memory_bytes, "call_millis": limits.max_call_millis,
+                         "component_bytes": limits.max_component_bytes}),
+    }
+}
+
+fn manifest_json(p: &Plugin) -> String {
+    serde_json::to_string(p.manifest()).unwrap_or_else(|_| "{}".into())
+}
+
+async fn insert_version(
+    tx: &mut Conn,
+    p: &Plugin,
+    bytes: &[u8],
+    source: &str,
+    key: Option<i64>,
+    signature: Option<&SignatureDoc>,
+    by: Option<i64>,
+) -> Result<()> {
+    let m = p.manifest();
+    sqlx::query(
+        "INSERT INTO plugin_versions (domain, version, sha256, size_bytes, component, source, key_id, signature, \
+         published_by, published_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&m.domain)
+    .bind(&m.version)
+    .bind(&p.sha256)
+    .bind(bytes.len() as i64)
+    .bind(bytes)
+    .bind(source)
+    .bind(key)
+    .bind(signature.and_then(|s| serde_json::to_string(s).ok()))
+    .bind(by)
+    .bind(now_ms())
+    .bind(manifest_json(p))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("{} {}", m.domain, m.version)))?;
+    Ok(())
+}
+
+/// What became of a bundled component at start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Installed {
+    /// Stored now.
+    New,
+    /// The same bytes were stored already.
+    Present,
+    /// Another component was stored under this version: a version is immutable.
+    Conflict { installed_sha256: String },
+}
+
+/// Stores a bundled component as a version (trusted: it shipped with the host), and on a domain's
+/// first start enables it. A later start that brings a newer bundled version installs it but does
+/// not switch: which rules serve is the admin's decision.
+pub async fn install_bundled(db: &Db, p: &Plugin, bytes: &[u8]) -> Result<Installed> {
+    let m = p.manifest();
+    let mut tx = db.write().await?;
+    db.serialise(&mut tx, Lock::PluginState).await?;
+    let installed = match version(&mut tx, &m.domain, &m.version).await? {
+        Some(v) if v.sha256 == p.sha256 => Installed::Present,
+        Some(v) => Installed::Conflict { installed_sha256: v.sha256 },
+        None => {
+            insert_version(&mut tx, p, bytes, "bundled", None, None, None).await?;
+            Installed::New
+        }
+    };
+    if installed != Installed::Present
+        && !matches!(installed, Installed::Conflict { .. })
+        && domain(&mut tx, &m.domain).await?.is_none()
+    {
+        let row = DomainRow {
+            domain: m.domain.clone(),
+            enabled: true,
+            active_version: m.version.clone(),
+            mode: "active".into(),
+            changed_at: now_ms(),
+        };
+        change(&mut tx, &Actor::system(), "install", &row, None, Some("bundled with the host; first start")).await?;
+    }
+    tx.commit().await?;
+    Ok(installed)
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// Registers a domain team's public key.
+pub async fn register_key(
+    db: &Db,
+    actor: &Actor,
+    domain: &str,
+    name: &str,
+    public_key: &str,
+) -> Result<(i64, String), ApiError> {
+    crate::admin::ops::check_domain_code(domain, "domain")?;
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(invalid("invalid-name", "name the key (who holds it), in at most 100 characters").field("name"));
+    }
+    let key =
+        super::signing::parse_public_key(public_key).map_err(|m| invalid("invalid-key", m).field("public_key"))?;
+    let fp = super::signing::fingerprint(key.as_bytes());
+    let mut tx = db.write().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO publisher_keys (domain, name, public_key, fingerprint, registered_by, registered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(domain)
+    .bind(name.trim())
+    .bind(hex::encode(key.as_bytes()))
+    .bind(&fp)
+    .bind(actor.id)
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("the key {fp}")))?
+    .get(0);
+    crate::auth::store::record(
+        &mut tx,
+        "publisher-key-registered",
+        actor,
+        None,
+        json!({"key_id": id, "domain": domain, "fingerprint": fp, "name": name.trim()}),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((id, fp))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRow {
+    pub id: i64,
+    pub domain: String,
+    pub name: String,
+    pub public_key: String,
+    pub fingerprint: String,
+    #[serde(serialize_with = "ser_time")]
+    pub registered_at: i64,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn keys(c: &mut Conn) -> Result<Vec<KeyRow>> {
+    let rows = sqlx::query(
+        "SELECT id, domain, name, public_key, fingerprint, registered_at, revoked_at FROM publisher_keys ORDER BY id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| KeyRow {
+            id: r.get(0),
+            domain: r.get(1),
+            name: r.get(2),
+            public_key: r.get(3),
+            fingerprint: r.get(4),
+            registered_at: r.get(5),
+            revoked_at: r.get(6),
+        })
+        .collect())
+}
+
+pub async fn revoke_key(db: &Db, actor: &Actor, id: i64) -> Result<(), ApiError> {
+    let mut tx = db.write().await?;
+    let done =
+        sqlx::query("UPDATE publisher_keys SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(actor.id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+    if done == 0 {
+        return Err(ApiError::not_found("active publisher key", &id.to_string()));
+    }
+    crate::auth::store::record(&mut tx, "publisher-key-revoked", actor, None, json!({"key_id": id})).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+pub async fn trusted_key(c: &mut Conn, public_key: &str) -> Result<Option<TrustedKey>> {
+    let row =
+        sqlx::query("SELECT id, domain, fingerprint FROM publisher_keys WHERE public_key = $1 AND revoked_at IS NULL")
+            .bind(public_key)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(row.map(|r| TrustedKey { id: r.get(0), domain: r.get(1), fingerprint: r.get(2) }))
+}
+
+/// What publishing answers.
+#[derive(Debug, Serialize)]
+pub struct Published {
+    /// False when these very bytes were published before under this version.
+    pub created: bool,
+    pub version: VersionRow,
+    pub limits: LimitsView,
+}
+
+/// Stores a checked, signed version. The caller has loaded the component (which checks the
+/// contract) and run its self-tests; here the signature is verified against the registered keys
+/// and the version's immutability is enforced.
+pub async fn publish(
+    db: &Db,
+    actor: &Actor,
+    limits: &Limits,
+    p: &Plugin,
+    bytes: &[u8],
+    signature: Option<&SignatureDoc>,
+) -> Result<Published, ApiError> {
+    let m = p.manifest();
+    let mut tx = db.write().await?;
+    db.serialise(&mut tx, Lock::PluginState).await?;
+    let key = match signature {
+        Some(s) => trusted_key(&mut tx, &s.public_key.to_lowercase()).await?,
+        None => None,
+    };
+    let key = super::signing::verify(signature, &p.sha256, &m.domain, &m.version, |_| key)
+        .map_err(|e| invalid(e.code(), e.to_string()).field("signature"))?;
+    let created = match version(&mut tx, &m.domain, &m.version).await? {
+        Some(v) if v.sha256 == p.sha256 => false,
+        Some(v) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "version-exists",
+                format!(
+                    "{} {} was published with other bytes (sha256 {}…): a version is immutable; publish a new version",
+                    m.domain,
+                    m.version,
+                    &v.sha256[..12]
+                ),
+            ));
+        }
+        None => {
+            insert_version(&mut tx, p, bytes, "published", Some(key.id), signature, actor.id).await?;
+            crate::auth::store::record(
+                &mut tx,
+                "plugin-published",
+                actor,
+                None,
+                json!({"domain": m.domain, "version": m.version, "sha256": p.sha256, "key": key.fingerprint}),
+            )
+            .await?;
+            true
+        }
+    };
+    let row =
+        version(&mut tx, &m.domain, &m.version).await?.ok_or_else(|| StoreError::NotFound("the version".into()))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let limits = limits_view(&row.manifest, limits);
+    Ok(Published { created, version: row, limits })
+}
+
+/// An admin's change of what serves a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// Serve this version (enabling the domain if it was disabled); a quarantined version is
+    /// released by activating it.
+    Activate(&'a str),
+    /// Serve the version that served before the current one.
+    Rollback,
+    Enable,
+    Disable,
+}
+
+/// Applies an admin's change; returns the domain's new state.
+pub async fn apply(
+    db: &Db,
+    actor: &Actor,
+    domain_code: &str,
+    change_: Change<'_>,
+    reason: Option<&str>,
+) -> Result<DomainRow, ApiError> {
+    let mut tx = db.write().await?;
+    db.serialise(&mut tx, Lock::PluginState).await?;
+    let current = domain(&mut tx, domain_code).await?;
+    let now = now_ms();
+    let (action, new) = match change_ {
+        Change::Activate(v) => {
+            let row = version(&mut tx, domain_code, v)
+                .await?
+                .ok_or_else(|| ApiError::not_found(&format!("version of {domain_code}"), v).field("version"))?;
+            if row.quarantined_at.is_some() {
+                sqlx::query("UPDATE plugin_versions SET quarantined_at = NULL, quarantine_reason = NULL WHERE domain = $1 AND version = $2")
+                    .bind(domain_code)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            let same = current.as_ref().is_some_and(|c| c.enabled && c.active_version == v && c.mode == "active");
+            if same {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already-active",
+                    format!("{domain_code} already serves {v}"),
+                ));
+            }
+            (
+                "activate",
+                DomainRow {
+                    domain: domain_code.into(),
+                    enabled: true,
+                    active_version: v.into(),
+                    mode: "active".into(),
+                    changed_at: now,
+                },
+            )
+        }
+        Change::Rollback => {
+            let cur = current.as_ref().ok_or_else(|| ApiError::not_found("domain", domain_code))?;
+            let earlier = activations(&mut tx, domain_code).await?;
+            // The version that served before the current one took over: the latest activation of
+            // another version that is not quarantined.
+            let mut target = None;
+            for a in earlier.iter().rev() {
+                if a.version == cur.active_version || a.mode == "disabled" {
+                    continue;
+                }
+                if version(&mut tx, domain_code, &a.version).await?.is_some_and(|v| v.quarantined_at.is_none()) {
+                    target = Some(a.version.clone());
+                    break;
+                }
+            }
+            let v = target.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "nothing-to-roll-back-to",
+                    format!("{domain_code} has served no other usable version"),
+                )
+            })?;
+            (
+                "rollback",
+                DomainRow {
+                    domain: domain_code.into(),
+                    enabled: true,
+                    active_version: v,
+                    mode: "active".into(),
+                    changed_at: now,
+                },
+            )
+        }
+        Change::Enable | Change::Disable => {
+            let cur = current.as_ref().ok_or_else(|| ApiError::not_found("domain", domain_code))?;
+            let enabled = change_ == Change::Enable;
+            if cur.enabled == enabled {
+                let state = if enabled { "enabled" } else { "disabled" };
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "unchanged",
+                    format!("{domain_code} is {state} already"),
+                ));
+            }
+            let action = if enabled { "enable" } else { "disable" };
+            (action, DomainRow { enabled, changed_at: now, ..cur.clone() })
+        }
+    };
+    change(&mut tx, actor, action, &new, current.as_ref(), reason).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(new)
+}
+
+/// Records a serving call's fault; when the version has faulted more than `max` times within the
+/// window and still serves its domain, quarantines it: the domain falls back to the version that
+/// served before it, or, with none, to manual mode; admins are told through the outbox.
+/// Returns the domain's new state when it changed.
+pub async fn record_fault(
+    db: &Db,
+    notify: &crate::notify::NotifySettings,
+    policy: &FaultPolicy,
+    fault: &Fault,
+    host: &str,
+) -> Result<Option<DomainRow>> {
+    let mut tx = db.write().await?;
+    sqlx::query("INSERT INTO plugin_faults (domain, version, code, host, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&fault.domain)
+        .bind(&fault.version)
+        .bind(fault.code)
+        .bind(host)
+        .bind(fault.at)
+        .execute(&mut *tx)
+        .await?;
+    let since = fault.at - i64::from(policy.window_minutes) * 60_000;
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM plugin_faults WHERE domain = $1 AND version = $2 AND at > $3")
+        .bind(&fault.domain)
+        .bind(&fault.version)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+    if policy.max_faults == 0 || n <= i64::from(policy.max_faults) {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    db.serialise(&mut tx, Lock::PluginState).await?;
+    let Some(v) = version(&mut tx, &fault.domain, &fault.version).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    if v.quarantined_at.is_some() {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let reason = format!(
+        "{n} faults (timeouts, traps, contract violations) within {} minutes, over the limit of {}; the last: {}",
+        policy.window_minutes, policy.max_faults, fault.code
+    );
+    sqlx::query(
+        "UPDATE plugin_versions SET quarantined_at = $1, quarantine_reason = $2 WHERE domain = $3 AND version = $4",
+    )
+    .bind(fault.at)
+    .bind(&reason)
+    .bind(&fault.domain)
+    .bind(&fault.version)
+    .execute(&mut *tx)
+    .await?;
+    let current = domain(&mut tx, &fault.domain).await?;
+    let serving = current.as_ref().filter(|c| c.active_version == fault.version && c.mode == "active");
+    let mut changed = None;
+    if let Some(cur) = serving {
+        let mut fallback = None;
+        for a in activations(&mut tx, &fault.domain).await?.iter().rev() {
+            if a.version == fault.version || a.mode != "active" {
+                continue;
+            }
+            if version(&mut tx, &fault.domain, &a.version).await?.is_some_and(|x| x.quarantined_at.is_none()) {
+                fallback = Some(a.version.clone());
+                break;
+            }
+        }
+        let new = match &fallback {
+            Some(f) => {
+                DomainRow { active_version: f.clone(), mode: "active".into(), changed_at: fault.at, ..cur.clone() }
+            }
+            // Nothing to fall back on: the version's published data still shows, but nothing is
+            // called; officers work without assessment.
+            None => DomainRow { mode: "manual".into(), changed_at: fault.at, ..cur.clone() },
+        };
+        change(&mut tx, &Actor::system(), "quarantine", &new, Some(cur), Some(&reason)).await?;
+        changed = Some(new);
+    }
+    let body = json!({
+        "domain": fault.domain, "version": fault.version, "faults": n, "window_minutes": policy.window_minutes,
+        "reason": reason,
+        "now_serving": changed.as_ref().map(|d| if d.mode == "manual" { json!({"mode": "manual"}) } else { json!({"version": d.active_version}) }),
+    });
+    let audience = admins_audience(&mut tx, notify, &fault.domain, &fault.version, changed.as_ref(), &reason).await?;
+    crate::notify::enqueue(&mut tx, notify, "plugin.quarantined", &body, &audience).await?;
+    tx.commit().await?;
+    tracing::error!(domain = %fault.domain, version = %fault.version, faults = n, "plugin version quarantined");
+    Ok(changed)
+}
+
+/// Every enabled admin with an e-mail address, told what was quarantined and what serves now.
+async fn admins_audience(
+    c: &mut Conn,
+    notify: &crate::notify::NotifySettings,
+    domain: &str,
+    version: &str,
+    now: Option<&DomainRow>,
+    reason: &str,
+) -> Result<crate::notify::Audience> {
+    if notify.smtp.is_none() {
+        return Ok(Default::default());
+    }
+    let emails = sqlx::query(
+        "SELECT DISTINCT u.email FROM users u JOIN role_grants g ON g.user_id = u.id \
+         WHERE g.role = 'admin' AND u.disabled = 0 AND u.email IS NOT NULL ORDER BY u.email",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    let serving = match now {
+        Some(d) if d.mode == "manual" => "该领域转入人工模式（案件照常办理，不作自动裁量）".to_string(),
+        Some(d) => format!("已回退至 {}", d.active_version),
+        None => "该版本当前未在服务".to_string(),
+    };
+    Ok(crate::notify::Audience {
+        emails,
+        subject: format!("插件隔离：{domain} {version}"),
+        text: format!("领域插件 {domain} {version} 已被隔离：{reason}。{serving}。"),
+        phones: Vec::new(),
+    })
+}
+
+/// `[plugin_policy]` in the settings: when a version is quarantined, and how often hosts look for
+/// changes.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultPolicy {
+    /// A version that faults more than this many times…
+    pub max_faults: u32,
+    /// …within this many minutes is quarantined (0 faults: never).
+    pub window_minutes: u32,
+    /// How often each host checks whether what serves a domain changed.
+    pub poll_millis: u64,
+}
+
+impl Default for FaultPolicy {
+    fn default() -> Self {
+        Self { max_faults: 20, window_minutes: 5, poll_millis: 500 }
+    }
+}
+
+/// A serving call that timed out, trapped or broke the contract.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub domain: String,
+    pub version: String,
+    pub code: &'static str,
+    pub at: i64,
+}
+
+/// Recent faults of a domain's versions, for the admin's view.
+pub async fn recent_faults(c: &mut Conn, domain: &str, since: i64) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT version, code, COUNT(*), MAX(at) FROM plugin_faults WHERE domain = $1 AND at > $2 \
+         GROUP BY version, code ORDER BY version, code",
+    )
+    .bind(domain)
+    .bind(since)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| json!({"version": r.get::<String, _>(0), "code": r.get::<String, _>(1), "count": r.get::<i64, _>(2), "last_at": rfc3339(r.get(3))}))
+        .collect())
+}
