@@ -54,6 +54,25 @@ pub enum Command {
     /// A demo city to try every story on.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// The full-process record of every case.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Cases.
+    #[command(subcommand)]
+    Case(CaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walks the hash chain of the record; reports the first altered or missing entry and exits 1.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Re-runs every stored assessment of a case (by number or id) under the plugin version it was
+    /// made with; reports any difference and exits 1.
+    Replay { case: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -574,4 +593,65 @@ pub async fn plugin_trust(settings: &Settings, file: &Path, name: &str) -> anyho
     .map_err(fail)?;
     println!("registered key {fp} (id {id}) for {}", public.domain);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `casegrid audit verify`.
+pub async fn audit(settings: &Settings, cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify = cmd;
+    let db = open_db(settings).await?;
+    let verdict = crate::cases::audit::verify(&db).await?;
+    db.close().await;
+    Ok(match verdict {
+        crate::cases::audit::Verdict::Intact { entries, head } => {
+            println!("intact: {entries} entries, head {head}");
+            ExitCode::SUCCESS
+        }
+        crate::cases::audit::Verdict::Altered { seq, case_id } => {
+            println!("ALTERED: entry {seq} (case {case_id}) is not as it was written; the chain breaks there");
+            ExitCode::FAILURE
+        }
+        crate::cases::audit::Verdict::Missing { seq } => {
+            println!("MISSING: entry {seq} is gone from the record");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// `casegrid case replay`.
+pub async fn case(settings: &Settings, cmd: &CaseCommand) -> anyhow::Result<ExitCode> {
+    let CaseCommand::Replay { case } = cmd;
+    let db = open_db(settings).await?;
+    let mut c = db.pool().acquire().await?;
+    let row = match case.parse::<i64>() {
+        Ok(id) => crate::cases::store::load(&mut c, id).await?,
+        Err(_) => crate::cases::store::by_number(&mut c, case).await?,
+    };
+    drop(c);
+    let Some(k) = row else {
+        anyhow::bail!("no case {case}");
+    };
+    let runtime = Runtime::new(settings.limits.clone(), Some(settings.cache_dir()))?;
+    let outcomes = crate::cases::replay::replay(&db, &runtime, k.id).await?;
+    db.close().await;
+    println!("case {} ({} {}): {} assessments", k.number, k.domain, k.plugin_version, outcomes.len());
+    for o in &outcomes {
+        println!(
+            "  #{:<5} {:<8} {} {} at {}  {}{}",
+            o.assessment,
+            o.purpose,
+            o.version,
+            o.item,
+            crate::store::rfc3339(o.reference_at * 1000),
+            if o.same { "same" } else { "DIFFERENT" },
+            if o.same { String::new() } else { format!(": {}", o.note) }
+        );
+    }
+    let differ = outcomes.iter().filter(|o| !o.same).count();
+    if differ == 0 {
+        println!("every assessment replays to the answer stored");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{differ} assessments did not replay to the answer stored");
+        Ok(ExitCode::FAILURE)
+    }
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     /// When a plugin version that keeps failing is quarantined; how often hosts look for changes.
     #[serde(default)]
     pub plugin_policy: crate::plugins::lifecycle::FaultPolicy,
+    /// The case procedure: the authority's name, the legal limits, the approval chains.
+    #[serde(default)]
+    pub cases: crate::cases::CaseSettings,
 }
 
 impl Settings {
@@ -80,6 +83,7 @@ impl Settings {
             intake: Default::default(),
             notify: Default::default(),
             plugin_policy: Default::default(),
+            cases: Default::default(),
         }
     }
 

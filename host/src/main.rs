@@ -54,5 +54,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org(cmd) => casegrid::cli::org(&settings, cmd).await,
         Command::Grid(cmd) => casegrid::cli::grid(&settings, cmd).await,
         Command::Demo(cmd) => casegrid::cli::demo(&settings, cmd).await,
+        Command::Audit(cmd) => casegrid::cli::audit(&settings, cmd).await,
+        Command::Case(cmd) => casegrid::cli::case(&settings, cmd).await,
     }
 }

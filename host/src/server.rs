@@ -25,6 +25,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: Arc<AuthState>,
     pub intake: Arc<IntakeState>,
+    pub cases: Arc<crate::cases::CaseSettings>,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -47,8 +48,15 @@ pub async fn run(
         notify: settings.notify.clone(),
         settings: settings.intake,
     });
-    let state =
-        AppState { runtime, registry: registry.clone(), routing: settings.routing, db: db.clone(), auth, intake };
+    let state = AppState {
+        runtime,
+        registry: registry.clone(),
+        routing: settings.routing,
+        db: db.clone(),
+        auth,
+        intake,
+        cases: Arc::new(settings.cases),
+    };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
     let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone());
@@ -65,7 +73,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Periodic work: the reports' clock every 30 s, expired sessions every 10 minutes.
+/// Periodic work: the clocks of reports, cases and coercive measures every 30 s, expired sessions
+/// every 10 minutes.
 async fn housekeeping(state: AppState) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
     let remind = i64::from(state.intake.settings.remind_before_minutes) * 60_000;
@@ -78,6 +87,14 @@ async fn housekeeping(state: AppState) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "checking report deadlines failed"),
+        }
+        let case_remind = i64::from(state.cases.remind_before_hours) * 3_600_000;
+        match crate::cases::deadlines::tick(&state.db, &state.intake.notify, now, case_remind).await {
+            Ok(t) if t.reminded + t.escalated > 0 => {
+                tracing::info!(reminded = t.reminded, escalated = t.escalated, "case deadlines")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "checking case deadlines failed"),
         }
         if n % 20 == 0 {
             match crate::auth::store::purge_expired_sessions(&state.db, state.auth.idle_ms()).await {
@@ -101,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::routes())
         .merge(crate::plugins::routes::routes(state.runtime.limits().max_component_bytes as usize))
         .merge(crate::open311::routes())
+        .merge(crate::cases::routes::routes(state.intake.settings.max_attachment_bytes + (1 << 20)))
         .merge(crate::intake::routes::routes(
             state.intake.settings.max_attachments * state.intake.settings.max_attachment_bytes + (1 << 20),
         ))

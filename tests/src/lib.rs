@@ -52,6 +52,22 @@ pub fn cli(data: &TempDir, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs the `casegrid` binary on a server's own database (its data directory, and its PostgreSQL
+/// database when it has one): (exit code, stdout, stderr).
+pub fn cli_on(app: &App, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(casegrid_bin());
+    cmd.args(args).arg("--data").arg(&app.settings.data).env_remove("CASEGRID_DATABASE_URL");
+    if let Some(url) = &app.settings.database_url {
+        cmd.arg("--database-url").arg(url.expose());
+    }
+    let out = cmd.output().expect("run casegrid");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf, bool);
 

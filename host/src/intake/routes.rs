@@ -289,8 +289,6 @@ enum Action {
     Merge { into: String, reason: Option<String> },
     /// Done, with the result the citizen is told.
     Close { result: String },
-    /// Needs the legal procedure: a case is opened from it.
-    OpenCase { note: Option<String> },
     /// The command centre routes a triage report.
     Dispatch { domain: String, category: String, team: Option<String> },
 }
@@ -423,17 +421,6 @@ async fn act(
             r.acknowledged_at = r.acknowledged_at.or(Some(now));
             r.result = Some(result.clone());
             (kind, public, note, detail) = ("closed", true, Some(result), json!({}));
-        }
-        Action::OpenCase { note: n } => {
-            if !in_team(r.team_id) {
-                return Err(ApiError::forbidden("only the assigned team opens a case from a report"));
-            }
-            if !open {
-                return Err(conflict(format!("a case cannot be opened from a {} report", r.status)));
-            }
-            r.status = "case-opened".into();
-            r.acknowledged_at = r.acknowledged_at.or(Some(now));
-            (kind, public, note, detail) = ("case-opened", true, n, json!({}));
         }
         Action::Dispatch { domain, category, team } => {
             if !dispatcher {

@@ -10,7 +10,9 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::casegrid::domain::assessment::{AssessError, Assessment, SelfTest};
-pub use exports::casegrid::domain::checklist::{FenRange, FineRule, Item, ItemKind, LegalRef, PenaltyKind, Tier};
+pub use exports::casegrid::domain::checklist::{
+    FenRange, FineRule, Item, ItemKind, LegalRef, Penalty, PenaltyKind, Tier,
+};
 pub use exports::casegrid::domain::forms::{Constraint, Field, FieldError, FieldKind, Form};
 pub use exports::casegrid::domain::plugin::{Category, CategoryScore, LimitsRequest, Manifest, ValidateError};
 pub use exports::casegrid::domain::types::{

@@ -204,14 +204,48 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
     if a.penalties != tier.penalties {
         return Err(format!("the penalties differ from those of tier {}", tier.code));
     }
-    let rule = tier.penalties.iter().find_map(|p| match &p.kind {
+    let band = statutory_band(p, item_code, &tier.code, facts)?;
+    let (lo, hi, r) = match (band, &a.fine_range) {
+        (None, None) if a.recommended_fine.is_none() => return Ok(()),
+        (Some((lo, hi)), Some(r)) => (i128::from(lo), i128::from(hi), r),
+        _ => return Err(format!("the fine does not match tier {}", tier.code)),
+    };
+    let (min, max) = (i128::from(r.min), i128::from(r.max));
+    if min > max || min < lo || max > hi {
+        return Err(format!("fine band {}..{} fen is outside the tier's band {lo}..{hi}", r.min, r.max));
+    }
+    match a.recommended_fine {
+        Some(x) if (r.min..=r.max).contains(&x) => Ok(()),
+        other => Err(format!("recommended fine {other:?} is outside the band {}..{}", r.min, r.max)),
+    }
+}
+
+/// The statutory fine band (fen) of an item's tier for the amounts in the facts: fixed, per unit of a
+/// quantity, or a share or multiple of an amount; `None` when the tier imposes no fine. The host
+/// computes it from the published checklist alone, to check a plugin's answer and to assess by hand
+/// in manual mode.
+pub fn statutory_band(
+    p: &Plugin,
+    item_code: &str,
+    tier_code: &str,
+    facts: &[FieldValue],
+) -> Result<Option<(i64, i64)>, String> {
+    let item = p
+        .data()
+        .checklist
+        .iter()
+        .find(|i| i.code == item_code)
+        .ok_or_else(|| format!("no item {item_code} in the checklist"))?;
+    let tier = item
+        .tiers
+        .iter()
+        .find(|t| t.code == tier_code)
+        .ok_or_else(|| format!("item {item_code} has no tier {tier_code}"))?;
+    let Some(rule) = tier.penalties.iter().find_map(|p| match &p.kind {
         PenaltyKind::Fine(r) => Some(r),
         _ => None,
-    });
-    let (rule, r) = match (rule, &a.fine_range) {
-        (None, None) if a.recommended_fine.is_none() => return Ok(()),
-        (Some(rule), Some(r)) => (rule, r),
-        _ => return Err(format!("the fine does not match tier {}", tier.code)),
+    }) else {
+        return Ok(None);
     };
     let (lo, hi) = match rule {
         FineRule::Fixed(f) => (i128::from(f.min), i128::from(f.max)),
@@ -239,14 +273,8 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
             (amount * i128::from(pf.min_bp) / 10_000, (amount * i128::from(pf.max_bp) + 9_999) / 10_000)
         }
     };
-    let (min, max) = (i128::from(r.min), i128::from(r.max));
-    if min > max || min < lo || max > hi {
-        return Err(format!("fine band {}..{} fen is outside the tier's band {lo}..{hi}", r.min, r.max));
-    }
-    match a.recommended_fine {
-        Some(x) if (r.min..=r.max).contains(&x) => Ok(()),
-        other => Err(format!("recommended fine {other:?} is outside the band {}..{}", r.min, r.max)),
-    }
+    let clamp = |x: i128| i64::try_from(x).unwrap_or(i64::MAX);
+    Ok(Some((clamp(lo), clamp(hi))))
 }
 
 /// Everything `casegrid plugin check` checks beyond loading: the static data against the contract

@@ -13,6 +13,10 @@ pub trait Dialect: Debug + Send + Sync {
     /// The column type of a byte string (`{{blob}}` in a migration).
     fn blob_column(&self) -> &'static str;
 
+    /// Statements that make `table` append-only: any UPDATE or DELETE of its rows fails
+    /// (`{{append_only:TABLE}}` in a migration).
+    fn append_only(&self, table: &str) -> String;
+
     /// The statement that begins a transaction that will write.
     fn begin_write(&self) -> &'static str;
 
@@ -56,6 +60,12 @@ impl Dialect for Sqlite {
     fn blob_column(&self) -> &'static str {
         "BLOB"
     }
+    fn append_only(&self, t: &str) -> String {
+        format!(
+            "CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END;\n\
+             CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END;"
+        )
+    }
     fn begin_write(&self) -> &'static str {
         "BEGIN IMMEDIATE"
     }
@@ -80,6 +90,13 @@ impl Dialect for Postgres {
     }
     fn blob_column(&self) -> &'static str {
         "BYTEA"
+    }
+    fn append_only(&self, t: &str) -> String {
+        format!(
+            "CREATE OR REPLACE FUNCTION casegrid_append_only() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;\n\
+             CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION casegrid_append_only();"
+        )
     }
     fn begin_write(&self) -> &'static str {
         "BEGIN"

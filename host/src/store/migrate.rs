@@ -1,6 +1,6 @@
 //! Schema migrations, embedded in the binary and applied at start, in order, each in its own
 //! transaction. A migration is written once for both backends; `{{id}}` stands for the dialect's
-//! auto-numbered primary key and `{{blob}}` its byte-string type. An applied migration whose text has since changed stops the start:
+//! auto-numbered primary key, `{{blob}}` its byte-string type and `{{append_only:T}}` the triggers that keep table T append-only. An applied migration whose text has since changed stops the start:
 //! a released migration is never edited, a new one is added.
 
 use super::{Db, Dialect, Lock, StoreError};
@@ -11,10 +11,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "accounts", include_str!("migrations/0001_accounts.sql")),
     (2, "intake", include_str!("migrations/0002_intake.sql")),
     (3, "plugins", include_str!("migrations/0003_plugins.sql")),
+    (4, "cases", include_str!("migrations/0004_cases.sql")),
 ];
 
 fn render(sql: &str, dialect: &dyn Dialect) -> String {
-    sql.replace("{{id}}", dialect.id_column()).replace("{{blob}}", dialect.blob_column())
+    let mut out = sql.replace("{{id}}", dialect.id_column()).replace("{{blob}}", dialect.blob_column());
+    while let Some(start) = out.find("{{append_only:") {
+        let Some(len) = out[start..].find("}}") else { break };
+        let table = out[start + "{{append_only:".len()..start + len].to_string();
+        out.replace_range(start..start + len + 2, &dialect.append_only(&table));
+    }
+    out
 }
 
 pub(super) async fn run(db: &Db) -> Result<(), StoreError> {

@@ -16,11 +16,9 @@ pub fn grid() -> Value {
 }
 
 pub const IN_C01: (f64, f64) = (30.22, 120.12);
-pub const IN_C02: (f64, f64) = (30.22, 120.17);
 pub const OUTSIDE: (f64, f64) = (30.40, 120.40);
 
 pub struct City<'a> {
-    pub admin: As<'a>,
     pub housing: As<'a>,
     pub housing_lead: As<'a>,
     pub transport: As<'a>,
@@ -60,7 +58,6 @@ pub async fn city(app: &App) -> City<'_> {
     }
     let mut w = who.into_iter();
     City {
-        admin,
         housing: w.next().unwrap(),
         housing_lead: w.next().unwrap(),
         transport: w.next().unwrap(),
@@ -225,8 +222,24 @@ async fn the_team_accepts_transfers_returns_merges_and_closes_and_the_timeline_s
     let (_, q) = city.dispatcher.get("/api/v1/reports?status=triage").await;
     assert!(q["reports"].as_array().unwrap().iter().any(|r| r["id"] == wrong["id"]));
 
-    // An officer may open a case from a report.
-    assert_eq!(act(&city.housing, &third, json!({"action": "open-case", "note": "立案调查"})).await.0, 200);
+    // An officer opens a case from a report (the case procedure takes it from there); the report
+    // says so and points at the case.
+    let (s, c) = city
+        .housing
+        .post(
+            "/api/v1/cases",
+            json!({"source": "report", "report_id": id(&third), "title": "违法建设", "summary": "楼顶违章搭建彩钢房",
+                   "party": {"kind": "person", "name": "某住户"}, "act_date": casegrid::store::today_cst()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let (_, t3) = city.housing.get(&format!("/api/v1/reports/{}", id(&third))).await;
+    assert_eq!(t3["status"], "case-opened", "{t3}");
+    assert_eq!(
+        act(&city.housing, &third, json!({"action": "close", "result": "x"})).await.0,
+        409,
+        "the case has it now"
+    );
 
     let (_, full) = city.housing_lead.get(&format!("/api/v1/reports/{}", id(&first))).await;
     let kinds: Vec<&str> = full["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cache_and_cli;
+mod cases;
 mod demo;
 mod domains;
 mod eight_domains;

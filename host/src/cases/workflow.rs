@@ -1,0 +1,2131 @@
+//! The procedure itself: opening a case, and every action on it, each checked against the gates the
+//! law sets and written, with its record entry and its messages, in one transaction.
+
+use super::lighter::{self, Applies, BandError};
+use super::store::{self, Measure, NewEvidence};
+use super::{
+    Assessed, CaseRow, CaseSettings, Closing, Decision, Hearing, LEVELS, Notice, Outcome, Party, Payment, Progress,
+    Proposal, Referral, ReferralOut, Service, stage,
+};
+use crate::api_error::ApiError;
+use crate::auth::store::{Actor, Conn, OrgIndex};
+use crate::auth::{Principal, Role, Scope};
+use crate::clock::Day;
+use crate::plugins::Plugin;
+use crate::plugins::bindings::{FieldValue, ItemKind, PenaltyKind};
+use crate::server::AppState;
+use crate::store::{StoreError, now_ms, rfc3339};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub(crate) fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).field(field)
+}
+
+/// A move the procedure does not allow now: 409, naming the gate.
+pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+fn changed_meanwhile() -> ApiError {
+    refused("changed-meanwhile", "the case changed since it was read: look again and retry")
+}
+
+pub(crate) fn text(s: &str, field: &str, min: usize, max: usize) -> Result<String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n < min || n > max {
+        return Err(invalid(field, "length", format!("{min} to {max} characters")));
+    }
+    Ok(t.to_string())
+}
+
+pub(crate) fn day(s: &str, field: &str) -> Result<Day> {
+    Day::parse(s).ok_or_else(|| invalid(field, "invalid-date", "a date, YYYY-MM-DD"))
+}
+
+pub(crate) fn year_of(ms: i64) -> i64 {
+    Day::of(ms).to_string()[..4].parse().unwrap_or(1970)
+}
+
+/// GB 11643 (citizen identity number) and GB 32100 (unified social credit code) check characters.
+pub fn id_number_valid(s: &str) -> bool {
+    let b: Vec<char> = s.trim().to_uppercase().chars().collect();
+    if b.len() != 18 {
+        return false;
+    }
+    if b[..17].iter().all(char::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == 'X') {
+        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = b[..17].iter().zip(W).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
+        let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+        if b[17] == check {
+            return true;
+        }
+    }
+    const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const W2: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let vals: Option<Vec<usize>> = b.iter().map(|c| CHARS.find(*c)).collect();
+    match vals {
+        Some(v) => {
+            let sum: usize = v[..17].iter().zip(W2).map(|(a, w)| a * w).sum();
+            (31 - sum % 31) % 31 == v[17]
+        }
+        None => false,
+    }
+}
+
+pub(crate) fn check_party(p: &Party) -> Result<Party> {
+    if !matches!(p.kind.as_str(), "person" | "organisation") {
+        return Err(invalid("party.kind", "invalid-choice", "person or organisation"));
+    }
+    let name = text(&p.name, "party.name", 1, 100)?;
+    let id_number = match p.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) if !id_number_valid(id) => {
+            return Err(invalid(
+                "party.id_number",
+                "check-digit",
+                "not a valid identity number (GB 11643) or unified social credit code (GB 32100)",
+            ));
+        }
+        other => other.map(str::to_uppercase),
+    };
+    Ok(Party { kind: p.kind.clone(), name, id_number, ..p.clone() })
+}
+
+/// The teams a caller works for as officer or team lead.
+fn teams_worked(caller: &Principal, org: &OrgIndex) -> Vec<i64> {
+    let mut out = Vec::new();
+    for g in &caller.grants {
+        if !matches!(g.role, Role::Officer | Role::TeamLead) {
+            continue;
+        }
+        match g.scope {
+            Scope::Team(t) => out.push(t),
+            Scope::Department(d) => out.extend(org.teams_of(d)),
+            _ => {}
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether the caller may see the case: its team within their scope, or they work on it.
+pub async fn may_see(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) -> Result<bool> {
+    if caller.team_set(org).contains(k.team_id) {
+        return Ok(true);
+    }
+    Ok(store::is_officer_of(c, k.id, caller.user_id).await?)
+}
+
+/// Whether the caller works the case: an officer on it, or an officer or lead of its team.
+async fn works(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) -> Result<bool> {
+    if caller.acts_for_team(&[Role::Officer, Role::TeamLead], k.team_id, org) {
+        return Ok(true);
+    }
+    Ok(caller.has(Role::Officer) && store::is_officer_of(c, k.id, caller.user_id).await?)
+}
+
+/// Which stored version's rules were in force on the day the act ended (a continuing act: its
+/// end, APL art. 36): the one whose in-force dates hold that day and started latest; the active
+/// version when none does.
+pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> Result<(String, String)> {
+    let versions = crate::plugins::lifecycle::versions(c, Some(domain)).await?;
+    let date_of = |v: &Value| {
+        let (y, m, d) = (v["year"].as_i64()?, v["month"].as_i64()?, v["day"].as_i64()?);
+        Day::parse(&format!("{y:04}-{m:02}-{d:02}"))
+    };
+    // (starts, version order, version, its dates in words)
+    type Candidate = (Day, (Vec<u64>, bool), String, String);
+    let mut best: Option<Candidate> = None;
+    for v in &versions {
+        let range = &v.manifest["in_force"];
+        let Some(from) = date_of(&range["from"]) else { continue };
+        let until = date_of(&range["until"]);
+        if from > act_end || until.is_some_and(|u| act_end >= u) {
+            continue;
+        }
+        let key = (from, crate::plugins::registry::semver_key(&v.version));
+        if best.as_ref().is_none_or(|b| (b.0, b.1.clone()) < key) {
+            let until = until.map(|u| format!(" until {u}")).unwrap_or_default();
+            best = Some((key.0, key.1, v.version.clone(), format!("in force from {from}{until}")));
+        }
+    }
+    match best {
+        Some((_, _, version, range)) => {
+            Ok((version.clone(), format!("{domain} {version}: its rules were in force on {act_end} ({range})")))
+        }
+        None => {
+            let served = state.registry.snapshot();
+            let active = served
+                .published(domain)
+                .ok_or_else(|| invalid("domain", "unknown-domain", format!("no domain `{domain}` is enabled")))?;
+            let v = active.manifest().version.clone();
+            Ok((
+                v.clone(),
+                format!("{domain} {v}: no stored version is in force on {act_end}; the active version was pinned"),
+            ))
+        }
+    }
+}
+
+/// A case as opened.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenIn {
+    /// `report`, `patrol` or `referral`.
+    pub source: String,
+    pub report_id: Option<i64>,
+    pub referral: Option<Referral>,
+    /// The domain; from the report when it comes from one.
+    pub domain: Option<String>,
+    /// The team's code; the report's team, or the caller's only team for the domain, by default.
+    pub team: Option<String>,
+    /// `general` (default) or `summary` (APL art. 51).
+    pub procedure: Option<String>,
+    pub title: String,
+    pub place: Option<String>,
+    pub summary: String,
+    pub party: Party,
+    pub act_date: String,
+    pub act_end_date: Option<String>,
+    #[serde(default)]
+    pub safety_harmed: bool,
+    /// When a patrol found it, `YYYY-MM-DD` (today by default).
+    pub discovered_on: Option<String>,
+}
+
+/// Opens a case (立案, APL art. 54).
+pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: OpenIn) -> Result<Value> {
+    caller.require(&[Role::Officer, Role::TeamLead])?;
+    let now = now_ms();
+    let today = Day::of(now);
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let org = crate::auth::store::org_index(&mut c).await?;
+    let title = text(&input.title, "title", 2, 100)?;
+    let summary = text(&input.summary, "summary", 5, 4000)?;
+    let party = check_party(&input.party)?;
+    let act = day(&input.act_date, "act_date")?;
+    if act > today {
+        return Err(invalid("act_date", "in-future", "the act cannot lie in the future"));
+    }
+    let act_end = match input.act_end_date.as_deref() {
+        Some(s) => {
+            let d = day(s, "act_end_date")?;
+            if d < act || d > today {
+                return Err(invalid("act_end_date", "out-of-range", "between the act's start and today"));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let procedure = input.procedure.clone().unwrap_or_else(|| "general".into());
+    if !matches!(procedure.as_str(), "general" | "summary") {
+        return Err(invalid("procedure", "invalid-choice", "general or summary"));
+    }
+    let (report, domain, discovered_at, referral) = match input.source.as_str() {
+        "report" => {
+            let id =
+                input.report_id.ok_or_else(|| invalid("report_id", "required", "the report the case opens from"))?;
+            let r = crate::intake::store::by_id(&mut c, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("report", &id.to_string()))?;
+            if !r.team_id.is_some_and(|t| caller.acts_for_team(&[Role::Officer, Role::TeamLead], t, &org)) {
+                return Err(ApiError::forbidden("only the report's team opens a case from it"));
+            }
+            if !matches!(r.status.as_str(), "dispatched" | "accepted") {
+                return Err(refused("wrong-status", format!("a case cannot be opened from a {} report", r.status)));
+            }
+            let d =
+                r.domain.clone().ok_or_else(|| invalid("report_id", "no-domain", "the report has no domain yet"))?;
+            let created = r.created_at;
+            (Some(r), d, created, None)
+        }
+        "referral" => {
+            let rf =
+                input.referral.clone().ok_or_else(|| invalid("referral", "required", "who referred it, and when"))?;
+            text(&rf.agency, "referral.agency", 2, 100)?;
+            let received = day(&rf.received_on, "referral.received_on")?;
+            if received > today {
+                return Err(invalid("referral.received_on", "in-future", "cannot lie in the future"));
+            }
+            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
+            (None, d, received.start_ms(), Some(rf))
+        }
+        "patrol" => {
+            let found = match input.discovered_on.as_deref() {
+                Some(s) => {
+                    let d = day(s, "discovered_on")?;
+                    if d > today || d < act {
+                        return Err(invalid("discovered_on", "out-of-range", "between the act and today"));
+                    }
+                    d.start_ms()
+                }
+                None => now,
+            };
+            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
+            (None, d, found, None)
+        }
+        _ => return Err(invalid("source", "invalid-choice", "report, patrol or referral")),
+    };
+    if state.registry.snapshot().served(&domain).is_none() {
+        return Err(invalid("domain", "unknown-domain", format!("no domain `{domain}` is enabled")));
+    }
+    let team_id = match &input.team {
+        Some(code) => {
+            let t =
+                org.team_by_code(code).ok_or_else(|| invalid("team", "unknown-team", format!("no team `{code}`")))?;
+            if !t.domains.contains(&domain) {
+                return Err(invalid("team", "team-domain", format!("team {code} does not enforce {domain}")));
+            }
+            if !caller.acts_for_team(&[Role::Officer, Role::TeamLead], t.id, &org) {
+                return Err(ApiError::forbidden(format!("you do not work for team {code}")));
+            }
+            t.id
+        }
+        None => match &report {
+            Some(r) => r.team_id.unwrap_or_default(),
+            None => {
+                let mine: Vec<i64> = teams_worked(caller, &org)
+                    .into_iter()
+                    .filter(|t| org.team(*t).is_some_and(|t| t.domains.contains(&domain)))
+                    .collect();
+                match mine.as_slice() {
+                    [one] => *one,
+                    [] => return Err(ApiError::forbidden(format!("you work for no team that enforces {domain}"))),
+                    _ => return Err(invalid("team", "required", "you work for several teams: name the team")),
+                }
+            }
+        },
+    };
+    let (plugin_version, pinned_reason) = pin(state, &mut c, &domain, act_end.unwrap_or(act)).await?;
+    let s = &state.cases;
+    let mut k = CaseRow {
+        id: 0,
+        number: String::new(),
+        domain: domain.clone(),
+        plugin_version,
+        pinned_reason,
+        procedure,
+        stage: stage::OPENED.into(),
+        source: input.source.clone(),
+        report_id: report.as_ref().map(|r| r.id),
+        referral,
+        operation_id: None,
+        team_id,
+        title,
+        place: input
+            .place
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .or_else(|| report.as_ref().and_then(|r| r.address.clone()))
+            .or_else(|| {
+                report.as_ref().and_then(|r| r.lat.zip(r.lon)).map(|(lat, lon)| format!("{lat:.6}, {lon:.6}（WGS84）"))
+            })
+            .ok_or_else(|| invalid("place", "required", "where the act happened"))?,
+        summary,
+        party_key: party.key(),
+        party,
+        act_date: act.to_string(),
+        act_end_date: act_end.map(|d| d.to_string()),
+        safety_harmed: input.safety_harmed,
+        discovered_at,
+        distinct_act: None,
+        item_code: None,
+        facts: None,
+        proposal: None,
+        legal_review: "none".into(),
+        progress: Progress::default(),
+        opened_at: now,
+        opened_by: Some(caller.user_id),
+        due_at: None,
+        due_what: None,
+        reminded_for: None,
+        escalated_for: None,
+        closed_at: None,
+        version: 0,
+        updated_at: now,
+    };
+    let (due, what) = super::clock::stage_deadline(&state.intake.calendar, s, &k, 0).unzip();
+    (k.due_at, k.due_what) = (due, what.map(str::to_string));
+    let mut tx = state.db.write_on(&mut c).await?;
+    let n = store::next_number(&mut tx, "case", year_of(now)).await?;
+    k.number = format!("{}立〔{}〕{}号", s.document_prefix, year_of(now), n);
+    k.id = store::insert(&mut tx, &k).await?;
+    if caller.acts_for_team(&[Role::Officer], team_id, &org) {
+        store::add_officer(&mut tx, k.id, caller.user_id).await?;
+    }
+    if let Some(mut r) = report {
+        r.status = "case-opened".into();
+        r.acknowledged_at = r.acknowledged_at.or(Some(now));
+        if !crate::intake::store::update(&mut tx, &r, false).await? {
+            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
+        }
+        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
+            .bind(k.id)
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        crate::intake::store::add_event(
+            &mut tx,
+            r.id,
+            "case-opened",
+            actor,
+            true,
+            Some("已立案调查"),
+            json!({"case": k.number}),
+        )
+        .await?;
+        let who = crate::intake::audience(&mut tx, &state.intake.notify, &r, "case-opened").await?;
+        crate::notify::enqueue(
+            &mut tx,
+            &state.intake.notify,
+            "report.case-opened",
+            &crate::intake::event_body(&r, r.id),
+            &who,
+        )
+        .await?;
+    }
+    super::audit::append(
+        &state.db,
+        &mut tx,
+        k.id,
+        actor,
+        "opened",
+        &json!({"number": k.number, "source": k.source, "domain": k.domain, "plugin_version": k.plugin_version,
+                "pinned": k.pinned_reason, "team_id": k.team_id, "procedure": k.procedure, "report_id": k.report_id,
+                "act_date": k.act_date, "act_end_date": k.act_end_date}),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(c);
+    view(state, caller, k.id).await
+}
+
+/// One action on a case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// Officers of the case, by login (the team lead assigns).
+    AssignOfficers {
+        officers: Vec<String>,
+    },
+    /// 调查取证: needs two officers certified for the domain (APL art. 42).
+    StartInvestigation,
+    /// The on-site inspection record, checked by the domain's `inspection` form.
+    RecordInspection {
+        values: Vec<FieldValue>,
+    },
+    /// The checklist item and the circumstances, checked by the domain's `case-facts` form.
+    RecordFacts {
+        item: String,
+        facts: Vec<FieldValue>,
+    },
+    /// Runs the assessment under the pinned and the current rules, for the officer to see.
+    Assess,
+    /// The penalty proposed: the fine in fen (inside the band), the optional penalties imposed
+    /// (by kind), the reason for departing from the recommendation; in manual mode, the tier.
+    Propose {
+        fine_fen: Option<i64>,
+        #[serde(default)]
+        optional: Vec<String>,
+        reason: Option<String>,
+        tier: Option<String>,
+        /// APL art. 58: difficult and complex, or of major public interest.
+        #[serde(default)]
+        complex: bool,
+    },
+    /// The case is not the same act as an overlapping one of the same party (APL art. 29).
+    DeclareDistinctAct {
+        reason: String,
+    },
+    /// 事先告知书: the notice of intended penalty (APL art. 44).
+    IssueNotice,
+    /// The notice reached the party: the window to ask for a hearing opens.
+    ServeNotice {
+        how: String,
+    },
+    /// The party's statement and defence (APL art. 45).
+    RecordStatement {
+        text: String,
+    },
+    /// The party asks for a hearing within the window (APL art. 64).
+    RequestHearing,
+    /// The party gives up its hearing and statement.
+    WaiveHearing,
+    /// When and where; at least seven working days after the hearing notice.
+    ScheduleHearing {
+        hearing_at: String,
+        place: String,
+    },
+    HoldHearing {
+        record: String,
+    },
+    /// To the approval chain (legal review included where required).
+    Submit,
+    Approve {
+        comment: Option<String>,
+    },
+    Reject {
+        comment: String,
+    },
+    /// Summary procedure (APL art. 51–52): decided and handed over on the spot.
+    DecideSummary {
+        item: String,
+        facts: Vec<FieldValue>,
+        fine_fen: Option<i64>,
+        reason: Option<String>,
+    },
+    /// The decision reached the party (APL art. 61).
+    ServeDecision {
+        how: String,
+    },
+    RecordPayment {
+        paid_fen: i64,
+        receipt: String,
+    },
+    /// 结案: executed, or (with a note) handed to the court for enforcement.
+    Close {
+        note: String,
+    },
+    /// 不予处罚: with the legal reason.
+    CloseWithoutPenalty {
+        reason: String,
+        note: String,
+    },
+    /// 移送: to another agency.
+    ReferOut {
+        agency: String,
+        reason: String,
+    },
+    /// The agency accepted the referral.
+    ReferralAccepted {
+        receipt: String,
+    },
+    /// The decision clock stops for testing or appraisal.
+    Pause {
+        reason: String,
+    },
+    Resume,
+    Archive,
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::AssignOfficers { .. } => "assign-officers",
+            Action::StartInvestigation => "start-investigation",
+            Action::RecordInspection { .. } => "record-inspection",
+            Action::RecordFacts { .. } => "record-facts",
+            Action::Assess => "assess",
+            Action::Propose { .. } => "propose",
+            Action::DeclareDistinctAct { .. } => "declare-distinct-act",
+            Action::IssueNotice => "issue-notice",
+            Action::ServeNotice { .. } => "serve-notice",
+            Action::RecordStatement { .. } => "record-statement",
+            Action::RequestHearing => "request-hearing",
+            Action::WaiveHearing => "waive-hearing",
+            Action::ScheduleHearing { .. } => "schedule-hearing",
+            Action::HoldHearing { .. } => "hold-hearing",
+            Action::Submit => "submit",
+            Action::Approve { .. } => "approve",
+            Action::Reject { .. } => "reject",
+            Action::DecideSummary { .. } => "decide-summary",
+            Action::ServeDecision { .. } => "serve-decision",
+            Action::RecordPayment { .. } => "record-payment",
+            Action::Close { .. } => "close",
+            Action::CloseWithoutPenalty { .. } => "close-without-penalty",
+            Action::ReferOut { .. } => "refer-out",
+            Action::ReferralAccepted { .. } => "referral-accepted",
+            Action::Pause { .. } => "pause",
+            Action::Resume => "resume",
+            Action::Archive => "archive",
+        }
+    }
+}
+
+/// The reasons not to penalise, with their articles.
+pub const NO_PENALTY: [(&str, &str); 7] = [
+    ("minor-first-offence", "初次违法且危害后果轻微并及时改正（行政处罚法第三十三条第一款）"),
+    ("no-fault", "有证据足以证明没有主观过错（行政处罚法第三十三条第二款）"),
+    ("under-age", "不满十四周岁（行政处罚法第三十条）"),
+    ("mental-illness", "不能辨认或者不能控制自己行为（行政处罚法第三十一条）"),
+    ("limitation", "超过追责期限（行政处罚法第三十六条）"),
+    ("not-established", "违法事实不能成立"),
+    ("no-current-rule", "现行规定不再处罚该行为（行政处罚法第三十七条）"),
+];
+
+/// What an action leaves besides the case row: documents to make, messages to send.
+#[derive(Default)]
+struct Effects {
+    documents: Vec<&'static str>,
+    record: Value,
+    event: Option<&'static str>,
+}
+
+/// Loads a case the caller may see (404 otherwise, so as not to say it exists).
+pub async fn visible(state: &AppState, caller: &Principal, id: i64) -> Result<(CaseRow, OrgIndex)> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let org = crate::auth::store::org_index(&mut c).await?;
+    let k = store::load(&mut c, id).await?.ok_or_else(|| ApiError::not_found("case", &id.to_string()))?;
+    if !caller.is_staff() || !may_see(&mut c, caller, &org, &k).await? {
+        return Err(ApiError::not_found("case", &id.to_string()));
+    }
+    Ok((k, org))
+}
+
+fn need_stage(k: &CaseRow, allowed: &[&str], what: &str) -> Result<()> {
+    if allowed.contains(&k.stage.as_str()) {
+        Ok(())
+    } else {
+        let list: Vec<&str> = allowed.iter().map(|s| stage::zh(s)).collect();
+        Err(refused(
+            "wrong-stage",
+            format!(
+                "{what} is done at the stage {}; the case is at {} ({})",
+                list.join(" or "),
+                stage::zh(&k.stage),
+                k.stage
+            ),
+        ))
+    }
+}
+
+/// Assesses under `plugin` at `at`; a refusal is an outcome, not an error.
+async fn assess_with(plugin: Option<(&Arc<Plugin>, bool)>, item: &str, facts: &[FieldValue], at: i64) -> Assessed {
+    let Some((p, callable)) = plugin else {
+        return Assessed {
+            version: String::new(),
+            sha256: String::new(),
+            reference_at: at,
+            outcome: Outcome::Refused { code: "unknown-domain".into(), message: "the domain is not enabled".into() },
+        };
+    };
+    let outcome = if !callable {
+        Outcome::Refused {
+            code: "manual-mode".into(),
+            message: format!("version {} is quarantined: nothing is called; assess by hand", p.manifest().version),
+        }
+    } else {
+        match p.assess(item, facts.to_vec(), at).await {
+            Ok(a) => Outcome::Assessed(a),
+            Err(e) => Outcome::Refused { code: e.code().into(), message: e.to_string() },
+        }
+    };
+    Assessed { version: p.manifest().version.clone(), sha256: p.sha256.clone(), reference_at: at, outcome }
+}
+
+/// The pinned version, with whether it may be called (a quarantined version is not).
+async fn pinned_plugin(state: &AppState, k: &CaseRow) -> Result<(Arc<Plugin>, bool)> {
+    let p = state.registry.version(&k.domain, &k.plugin_version).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pinned-version",
+            format!("the case's rules cannot be loaded: {e}"),
+        )
+    })?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let quarantined = crate::plugins::lifecycle::version(&mut c, &k.domain, &k.plugin_version)
+        .await?
+        .is_some_and(|v| v.quarantined_at.is_some());
+    Ok((p, !quarantined))
+}
+
+/// Unix seconds of the last moment of the day the act ended: the reference time of the rules
+/// then in force.
+fn act_reference(k: &CaseRow) -> i64 {
+    k.act_end().next().start_ms() / 1000 - 1
+}
+
+/// Both assessments of the lighter-law rule: under the pinned version at the time of the act, and
+/// under the version serving now at the current time.
+async fn both(state: &AppState, k: &CaseRow, item: &str, facts: &[FieldValue]) -> Result<(Assessed, Assessed)> {
+    let (pinned, callable) = pinned_plugin(state, k).await?;
+    let old = assess_with(Some((&pinned, callable)), item, facts, act_reference(k)).await;
+    let snapshot = state.registry.snapshot();
+    let current = snapshot.served(&k.domain).map(|s| (&s.plugin, !s.manual));
+    let new = assess_with(current, item, facts, now_ms() / 1000).await;
+    Ok((old, new))
+}
+
+fn fine_yuan_limit(k: &CaseRow, person: i64, organisation: i64) -> i64 {
+    if k.party.kind == "person" { person } else { organisation }
+}
+
+/// Why the legal review of APL art. 58 is required for this proposal.
+fn legal_review_reasons(
+    s: &CaseSettings,
+    k: &CaseRow,
+    penalties: &[crate::plugins::bindings::Penalty],
+    fine: Option<i64>,
+    complex: bool,
+) -> Vec<String> {
+    let mut why = Vec::new();
+    let limit = fine_yuan_limit(k, s.legal_review_fine_person_yuan, s.legal_review_fine_organisation_yuan);
+    if fine.is_some_and(|f| f >= limit * 100) {
+        why.push(format!("a fine of {} yuan or more (the bureau's threshold for a major case)", limit));
+    }
+    if penalties.iter().any(|p| lighter::gravity(&p.kind) >= 3) {
+        why.push("a penalty on licences, business or practice: the party's major rights (APL art. 58(1)(2))".into());
+    }
+    if k.progress.hearing.as_ref().is_some_and(|h| h.held_at.is_some()) {
+        why.push("a hearing was held (APL art. 58(1)(2))".into());
+    }
+    if complex {
+        why.push("difficult and complex, or of major public interest (APL art. 58(1)(1)(3))".into());
+    }
+    if k.proposal.as_ref().is_some_and(|p| p.manual) {
+        why.push("assessed by hand in manual mode".into());
+    }
+    if k.distinct_act.is_some() {
+        why.push("declared a distinct act from an overlapping case of the same party (APL art. 29)".into());
+    }
+    why
+}
+
+/// The approval chain for a fine: the matching rule with the highest threshold reached, legal
+/// review inserted where required, and one level more where the fine departs from the
+/// recommendation.
+pub fn chain_for(
+    s: &CaseSettings,
+    domain: &str,
+    item: &str,
+    fine: Option<i64>,
+    legal_review: bool,
+    deviates: bool,
+) -> Vec<String> {
+    let yuan = fine.unwrap_or(0) / 100;
+    let rule = s
+        .approval
+        .iter()
+        .filter(|r| r.domain.as_deref().is_none_or(|d| d == domain))
+        .filter(|r| r.items.is_empty() || r.items.iter().any(|i| i == item))
+        .filter(|r| r.min_fine_yuan <= yuan)
+        .max_by_key(|r| (r.min_fine_yuan, r.domain.is_some(), !r.items.is_empty()));
+    let mut chain: Vec<String> = rule.map(|r| r.chain.clone()).unwrap_or_else(|| vec!["team-lead".into()]);
+    if legal_review && !chain.iter().any(|r| r == "legal-reviewer") {
+        let at = chain.iter().position(|r| r == "leader").unwrap_or(chain.len());
+        chain.insert(at, "legal-reviewer".into());
+    }
+    if deviates {
+        let top = chain.iter().filter_map(|r| LEVELS.iter().position(|l| l == r)).max();
+        if let Some(next) = LEVELS.get(top.map_or(0, |t| t + 1)) {
+            chain.push(next.to_string());
+        }
+    }
+    chain
+}
+
+/// Gates every decision passes: the limitation period (APL art. 36) and one act, one fine (art. 29).
+async fn decision_gates(c: &mut Conn, k: &CaseRow, fine: Option<i64>) -> Result<()> {
+    let limit = super::clock::limitation_ends(k.act_end(), k.safety_harmed);
+    if Day::of(k.discovered_at) > limit {
+        return Err(refused(
+            "limitation-expired",
+            format!(
+                "the act ended on {} and was discovered on {}, after {} ({} years, APL art. 36): no penalty may be given; close it without penalty",
+                k.act_end(),
+                Day::of(k.discovered_at),
+                limit,
+                if k.safety_harmed { 5 } else { 2 }
+            ),
+        ));
+    }
+    if fine.is_some() && k.distinct_act.is_none() {
+        let others = store::same_party(c, &k.party_key, k.id).await?;
+        let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
+        let fined: Vec<String> = others
+            .iter()
+            .filter(|o| {
+                let (of, ot) = (Day::parse(&o.act_date).unwrap_or(Day(0)), o.act_end());
+                of <= to && from <= ot
+            })
+            .filter(|o| o.progress.decision.as_ref().is_some_and(|d| d.fine_fen.is_some()))
+            .map(|o| format!("{} ({})", o.number, o.domain))
+            .collect();
+        if !fined.is_empty() {
+            return Err(refused(
+                "same-act-fined",
+                format!(
+                    "the same party was already fined for an act of the same time in {}: the same act is not fined twice (APL art. 29); \
+                     if it is another act, declare it so with the reason",
+                    fined.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The assessment that applies under APL art. 37, or why none can.
+fn applicable(pinned: &Assessed, current: &Assessed) -> Result<(Applies, String)> {
+    match (&pinned.outcome, &current.outcome) {
+        (Outcome::Assessed(old), Outcome::Assessed(new)) => {
+            let applies = lighter::lighter(old, new);
+            let band = |a: &crate::plugins::bindings::Assessment| {
+                a.fine_range.as_ref().map_or("no fine".to_string(), |r| {
+                    format!("{}–{}", crate::plugins::check::yuan(r.min), crate::plugins::check::yuan(r.max))
+                })
+            };
+            let why = match applies {
+                Applies::Current => format!(
+                    "the current rules ({} {}, tier {}, {}) are lighter than those at the time of the act ({} {}, tier {}, {}): APL art. 37",
+                    new.item,
+                    current.version,
+                    new.tier,
+                    band(new),
+                    old.item,
+                    pinned.version,
+                    old.tier,
+                    band(old)
+                ),
+                Applies::Pinned => format!(
+                    "the rules at the time of the act ({} tier {}, {}) apply; the current rules ({} tier {}, {}) are not lighter: APL art. 37",
+                    pinned.version,
+                    old.tier,
+                    band(old),
+                    current.version,
+                    new.tier,
+                    band(new)
+                ),
+            };
+            Ok((applies, why))
+        }
+        (Outcome::Refused { code, message }, _) if code == "not-in-force" || code == "not-found" => Err(refused(
+            "not-punishable-then",
+            format!(
+                "under the rules in force at the time of the act ({}): {message}; an act is penalised only under a rule then in force",
+                pinned.version
+            ),
+        )),
+        (_, Outcome::Refused { code, message }) if code == "not-in-force" || code == "not-found" => Err(refused(
+            "no-current-rule",
+            format!(
+                "the current rules ({}) no longer provide this penalty ({message}); under APL art. 37 the lighter applies: close without penalty, or let legal review decide",
+                current.version
+            ),
+        )),
+        (Outcome::Refused { code, message }, _) | (_, Outcome::Refused { code, message })
+            if code == "invalid-facts" =>
+        {
+            Err(refused("invalid-facts", format!("the facts do not suffice for the assessment: {message}")))
+        }
+        _ => Err(refused("manual-mode", "a version cannot be called: propose in manual mode, naming the tier")),
+    }
+}
+
+/// The fine band of a tier from the published checklist, for manual mode: fixed bands, or
+/// proportional and per-unit ones from the amounts in the facts.
+fn static_band(
+    p: &Plugin,
+    item: &str,
+    tier: &str,
+    facts: &[FieldValue],
+) -> Result<(crate::plugins::bindings::Assessment, Option<(i64, i64)>)> {
+    use crate::plugins::bindings::{Assessment, FenRange};
+    let it = p
+        .data()
+        .checklist
+        .iter()
+        .find(|i| i.code == item)
+        .ok_or_else(|| invalid("item", "unknown-item", format!("no item {item}")))?;
+    let t = it
+        .tiers
+        .iter()
+        .find(|t| t.code == tier)
+        .ok_or_else(|| invalid("tier", "unknown-tier", format!("item {item} has no tier {tier}")))?;
+    let band = crate::plugins::check::statutory_band(p, item, tier, facts)
+        .map_err(|m| invalid("facts", "invalid-facts", m))?;
+    let a = Assessment {
+        item: item.into(),
+        tier: tier.into(),
+        reasons: vec![crate::plugins::bindings::Text {
+            zh: "人工模式：执法人员选择裁量档次".into(),
+            en: "manual mode: the officer chose the tier".into(),
+        }],
+        penalties: t.penalties.clone(),
+        fine_range: band.map(|(min, max)| FenRange { min, max }),
+        recommended_fine: band.map(|(a, b)| a + (b - a) / 2),
+        orders: t.orders.clone(),
+        basis: t.basis.clone(),
+    };
+    Ok((a, band))
+}
+
+/// Runs an action on a case; the case as it now is.
+pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, action: Action) -> Result<Value> {
+    let (mut k, org) = visible(state, caller, id).await?;
+    let s = &state.cases;
+    let cal = &state.intake.calendar;
+    let now = now_ms();
+    let name = action.name();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let worker = works(&mut c, caller, &org, &k).await?;
+    let lead = caller.acts_for_team(&[Role::TeamLead], k.team_id, &org);
+    let officer_action = !matches!(action, Action::Approve { .. } | Action::Reject { .. });
+    if officer_action && !worker {
+        return Err(ApiError::forbidden("only the case's officers and its team act on it"));
+    }
+    if k.stage == stage::ARCHIVED {
+        return Err(refused("archived", "an archived case is read-only"));
+    }
+    let mut fx = Effects::default();
+    let mut pending_officers: Vec<i64> = Vec::new();
+    let mut pending_assessments: Vec<(&'static str, String, Vec<FieldValue>, Assessed)> = Vec::new();
+    let mut pending_evidence: Option<(String, Value)> = None;
+    let mut pause_change: Option<Option<String>> = None;
+    let mut approval_change: Option<(i64, &'static str, String)> = None;
+    let mut new_round: Option<Vec<String>> = None;
+    let steps = store::steps(&mut c, k.id).await?;
+    let pauses = store::pauses(&mut c, k.id).await?;
+    let officers = store::officers(&mut c, k.id, &k.domain).await?;
+    let today = crate::store::today_cst();
+    match action {
+        Action::AssignOfficers { officers: logins } => {
+            need_stage(
+                &k,
+                &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING],
+                "assigning officers",
+            )?;
+            if !lead && !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
+                return Err(ApiError::forbidden("the team lead assigns officers"));
+            }
+            if logins.is_empty() {
+                return Err(invalid("officers", "required", "at least one login"));
+            }
+            for (i, login) in logins.iter().enumerate() {
+                let u = crate::auth::store::user_by_login(&mut c, &login.to_lowercase())
+                    .await?
+                    .filter(|u| !u.disabled)
+                    .ok_or_else(|| {
+                        invalid(&format!("officers[{i}]"), "unknown-user", format!("no active account `{login}`"))
+                    })?;
+                let grants = crate::auth::store::grants_of(&mut c, u.id).await?;
+                if !grants.iter().any(|g| g.role == Role::Officer) {
+                    return Err(invalid(
+                        &format!("officers[{i}]"),
+                        "not-an-officer",
+                        format!("`{login}` holds no officer role"),
+                    ));
+                }
+                pending_officers.push(u.id);
+            }
+            fx.record = json!({"officers": logins});
+        }
+        Action::StartInvestigation => {
+            need_stage(&k, &[stage::OPENED], "starting the investigation")?;
+            if k.procedure != "general" {
+                return Err(refused(
+                    "wrong-procedure",
+                    "a summary-procedure case is decided on the spot (decide-summary)",
+                ));
+            }
+            // APL art. 42: no fewer than two officers with law-enforcement certificates.
+            let certified: Vec<&store::Officer> =
+                officers.iter().filter(|o| o.certified_until.as_deref().is_some_and(|u| u >= today.as_str())).collect();
+            if certified.len() < 2 {
+                return Err(refused(
+                    "two-certified-officers",
+                    format!(
+                        "an investigation needs at least two officers with a valid {} certificate (APL art. 42); the case has {}",
+                        k.domain,
+                        certified.len()
+                    ),
+                ));
+            }
+            k.stage = stage::INVESTIGATING.into();
+            fx.record = json!({"officers": certified.iter().map(|o| &o.login).collect::<Vec<_>>()});
+        }
+        Action::RecordInspection { values } => {
+            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording an inspection")?;
+            let (p, callable) = pinned_plugin(state, &k).await?;
+            if callable {
+                let errors = p.validate("inspection", values.clone(), now / 1000).await?;
+                if !errors.is_empty() {
+                    let mut e = invalid(
+                        &errors[0].field,
+                        "invalid-form",
+                        format!("{}: {}", errors[0].field, errors[0].message.en),
+                    );
+                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
+                    return Err(e);
+                }
+            }
+            pending_evidence =
+                Some(("inspection".into(), json!({"form": "inspection", "values": values, "checked": callable})));
+            fx.record =
+                json!({"form": "inspection", "checked_by": if callable { Some(&k.plugin_version) } else { None }});
+        }
+        Action::RecordFacts { item, facts } => {
+            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording the facts")?;
+            let (p, callable) = pinned_plugin(state, &k).await?;
+            let it = p.data().checklist.iter().find(|i| i.code == item).ok_or_else(|| {
+                invalid("item", "unknown-item", format!("no item {item} in {} {}", k.domain, k.plugin_version))
+            })?;
+            if it.kind != ItemKind::Penalty {
+                return Err(invalid(
+                    "item",
+                    "not-a-penalty",
+                    "a coercive measure is decided as a measure, not as the case's item",
+                ));
+            }
+            if callable {
+                let errors = p.validate("case-facts", facts.clone(), act_reference(&k)).await?;
+                if !errors.is_empty() {
+                    let mut e = invalid(
+                        &errors[0].field,
+                        "invalid-form",
+                        format!("{}: {}", errors[0].field, errors[0].message.en),
+                    );
+                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
+                    return Err(e);
+                }
+            }
+            k.item_code = Some(item.clone());
+            k.facts = Some(facts);
+            k.proposal = None;
+            fx.record = json!({"item": item, "facts": k.facts});
+        }
+        Action::Assess => {
+            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "assessing")?;
+            let (item, facts) = k
+                .item_code
+                .clone()
+                .zip(k.facts.clone())
+                .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
+            let (old, new) = both(state, &k, &item, &facts).await?;
+            fx.record = json!({"item": item, "pinned": {"version": old.version, "outcome": old.outcome}, "current": {"version": new.version, "outcome": new.outcome}});
+            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
+            pending_assessments.push(("current", item, facts, new));
+        }
+        Action::Propose { fine_fen, optional, reason, tier, complex } => {
+            need_stage(&k, &[stage::INVESTIGATING], "proposing a penalty")?;
+            let (item, facts) = k
+                .item_code
+                .clone()
+                .zip(k.facts.clone())
+                .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
+            let (old, new) = both(state, &k, &item, &facts).await?;
+            let (applied, applies, because, manual) = match applicable(&old, &new) {
+                Ok((applies, because)) => {
+                    let a =
+                        if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() };
+                    (a.cloned().unwrap_or_else(|| unreachable_assessment(&item)), applies, because, false)
+                }
+                Err(e) if e.code == "manual-mode" => {
+                    let tier = tier.clone().ok_or_else(|| {
+                        invalid(
+                            "tier",
+                            "required",
+                            "a version cannot be called (manual mode): name the tier from the published checklist",
+                        )
+                    })?;
+                    let (p, _) = pinned_plugin(state, &k).await?;
+                    let (a, _) = static_band(&p, &item, &tier, &facts)?;
+                    (
+                        a,
+                        Applies::Pinned,
+                        "manual mode: the published band of the rules at the time of the act, checked by the host"
+                            .to_string(),
+                        true,
+                    )
+                }
+                Err(e) => return Err(e),
+            };
+            if applied.penalties.is_empty() {
+                return Err(refused(
+                    "no-penalty-tier",
+                    format!(
+                        "tier {} imposes no penalty ({}): close the case without penalty",
+                        applied.tier,
+                        applied.basis.iter().map(super::documents::cite).collect::<Vec<_>>().join("、")
+                    ),
+                ));
+            }
+            let deviates = match lighter::check_fine(&applied, fine_fen) {
+                Ok(d) => d,
+                Err(BandError::Outside { fine, min, max }) => {
+                    return Err(invalid(
+                        "fine_fen",
+                        "outside-band",
+                        format!(
+                            "{} is outside the discretion band {}–{} of tier {}: refused",
+                            crate::plugins::check::yuan(fine),
+                            crate::plugins::check::yuan(min),
+                            crate::plugins::check::yuan(max),
+                            applied.tier
+                        ),
+                    ));
+                }
+                Err(BandError::FineRequired { min, max }) => {
+                    return Err(invalid(
+                        "fine_fen",
+                        "required",
+                        format!(
+                            "tier {} imposes a fine of {}–{}",
+                            applied.tier,
+                            crate::plugins::check::yuan(min),
+                            crate::plugins::check::yuan(max)
+                        ),
+                    ));
+                }
+                Err(BandError::NoFineHere) => {
+                    return Err(invalid("fine_fen", "no-fine", format!("tier {} imposes no fine", applied.tier)));
+                }
+            };
+            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+            if deviates && reason.as_ref().is_none_or(|r| r.chars().count() < 10) {
+                return Err(invalid(
+                    "reason",
+                    "reason-required",
+                    format!(
+                        "the fine departs from the recommended {}: give the reason in writing (at least 10 characters); it goes one approval level higher",
+                        applied.recommended_fine.map(crate::plugins::check::yuan).unwrap_or_default()
+                    ),
+                ));
+            }
+            let mut penalties = Vec::new();
+            for p in &applied.penalties {
+                let kind = serde_json::to_value(&p.kind).ok().and_then(|v| match v {
+                    Value::String(s) => Some(s),
+                    Value::Object(m) => m.keys().next().cloned(),
+                    _ => None,
+                });
+                if !p.optional || kind.as_ref().is_some_and(|k| optional.iter().any(|o| o.eq_ignore_ascii_case(k))) {
+                    penalties.push(p.clone());
+                }
+            }
+            if penalties.is_empty() {
+                return Err(invalid(
+                    "optional",
+                    "no-penalty",
+                    "the tier imposes only optional penalties: name at least one",
+                ));
+            }
+            let fine_for_gates = fine_fen.filter(|_| penalties.iter().any(|p| matches!(p.kind, PenaltyKind::Fine(_))));
+            decision_gates(&mut c, &k, fine_for_gates).await?;
+            let mut proposal = Proposal {
+                item: item.clone(),
+                pinned: old.clone(),
+                current: new.clone(),
+                applies,
+                applies_because: because,
+                tier: applied.tier.clone(),
+                penalties,
+                orders: applied.orders.clone(),
+                basis: applied.basis.clone(),
+                fine_band: applied.fine_range.as_ref().map(|r| (r.min, r.max)),
+                recommended_fine_fen: applied.recommended_fine,
+                fine_fen,
+                deviation_reason: reason.filter(|_| deviates),
+                manual,
+                legal_review: Vec::new(),
+                chain: Vec::new(),
+                proposed_by: caller.login.clone(),
+                proposed_at: now,
+            };
+            k.proposal = Some(proposal.clone());
+            proposal.legal_review = legal_review_reasons(s, &k, &proposal.penalties, fine_fen, complex);
+            proposal.chain = chain_for(s, &k.domain, &item, fine_fen, !proposal.legal_review.is_empty(), deviates);
+            k.legal_review = if proposal.legal_review.is_empty() { "none".into() } else { "required".into() };
+            fx.record = json!({"item": item, "tier": proposal.tier, "fine_fen": fine_fen, "applies": applies, "because": proposal.applies_because,
+                               "pinned": {"version": old.version, "sha256": old.sha256}, "current": {"version": new.version, "sha256": new.sha256},
+                               "deviation_reason": proposal.deviation_reason, "chain": proposal.chain, "legal_review": proposal.legal_review});
+            k.proposal = Some(proposal);
+            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
+            pending_assessments.push(("current", item, facts, new));
+        }
+        Action::DeclareDistinctAct { reason } => {
+            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "declaring a distinct act")?;
+            let reason = text(&reason, "reason", 10, 1000)?;
+            k.distinct_act = Some(reason.clone());
+            k.legal_review = "required".into();
+            fx.record = json!({"reason": reason});
+        }
+        Action::IssueNotice => {
+            need_stage(&k, &[stage::INVESTIGATING], "issuing the notice")?;
+            let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "propose the penalty first"))?;
+            let (plugin, _) = pinned_plugin(state, &k).await?;
+            let hearing_available =
+                plugin.data().checklist.iter().find(|i| i.code == p.item).is_some_and(|i| i.hearing_available);
+            let n = store::next_number(&mut c, "notice", year_of(now)).await?;
+            k.progress.notice = Some(Notice {
+                number: format!("{}罚告〔{}〕{}号", s.document_prefix, year_of(now), n),
+                issued_at: now,
+                hearing_available,
+                served_at: None,
+                served_how: None,
+                window_ends: None,
+                waived_at: None,
+                statements: Vec::new(),
+            });
+            k.stage = stage::NOTICE.into();
+            fx.documents.push("notice");
+            fx.record = json!({"number": k.progress.notice.as_ref().map(|n| &n.number), "hearing_available": hearing_available});
+        }
+        Action::ServeNotice { how } => {
+            need_stage(&k, &[stage::NOTICE], "serving the notice")?;
+            let how = text(&how, "how", 2, 200)?;
+            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
+            if n.served_at.is_some() {
+                return Err(refused("already-served", "the notice was served already"));
+            }
+            n.served_at = Some(now);
+            n.served_how = Some(how.clone());
+            // APL art. 64: the party may ask within five (working) days of the notice.
+            n.window_ends = Some(cal.end_of_working_days(now, s.hearing_request_days));
+            fx.documents.push("notice-receipt");
+            fx.record = json!({"how": how, "window_ends": n.window_ends.map(rfc3339)});
+        }
+        Action::RecordStatement { text: t } => {
+            need_stage(&k, &[stage::NOTICE, stage::HEARING], "recording the party's statement")?;
+            let t = text(&t, "text", 2, 4000)?;
+            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
+            n.statements.push(t.clone());
+            fx.record = json!({"statement": t});
+        }
+        Action::RequestHearing => {
+            need_stage(&k, &[stage::NOTICE], "a hearing request")?;
+            let n = k.progress.notice.as_ref().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
+            let ends = n.window_ends.ok_or_else(|| refused("not-served", "the notice has not been served"))?;
+            if !n.hearing_available {
+                return Err(refused("no-hearing", "no hearing may be asked for this item (APL art. 63)"));
+            }
+            if n.waived_at.is_some() {
+                return Err(refused("waived", "the party gave up its hearing"));
+            }
+            if now > ends {
+                return Err(refused(
+                    "hearing-window-closed",
+                    format!("the party could ask for a hearing until {} (APL art. 64)", rfc3339(ends)),
+                ));
+            }
+            k.progress.hearing = Some(Hearing {
+                requested_at: now,
+                notice_number: None,
+                notified_at: None,
+                hearing_at: None,
+                place: None,
+                held_at: None,
+                record: None,
+            });
+            k.stage = stage::HEARING.into();
+            // The decision clock stops for the hearing.
+            pause_change = Some(Some("hearing".into()));
+            fx.record = json!({"requested_at": rfc3339(now)});
+        }
+        Action::WaiveHearing => {
+            need_stage(&k, &[stage::NOTICE], "waiving the hearing")?;
+            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
+            if n.served_at.is_none() {
+                return Err(refused("not-served", "the notice has not been served"));
+            }
+            n.waived_at = Some(now);
+            fx.record = json!({});
+        }
+        Action::ScheduleHearing { hearing_at, place } => {
+            need_stage(&k, &[stage::HEARING], "scheduling the hearing")?;
+            let (at, _) = crate::intake::parse_rfc3339(&hearing_at)
+                .ok_or_else(|| invalid("hearing_at", "invalid-datetime", "an RFC 3339 date and time"))?;
+            let place = text(&place, "place", 2, 200)?;
+            // APL art. 64, 85: the parties are told seven working days before the hearing, so the
+            // hearing is on the seventh working day after the notice at the earliest.
+            let earliest = Day::of(cal.end_of_working_days(now, s.hearing_notice_days) - 1);
+            if Day::of(at) < earliest {
+                return Err(invalid(
+                    "hearing_at",
+                    "hearing-notice-period",
+                    format!(
+                        "the hearing notice must go out {} working days before the hearing: the earliest day is {earliest}",
+                        s.hearing_notice_days
+                    ),
+                ));
+            }
+            let n = store::next_number(&mut c, "hearing", year_of(now)).await?;
+            let h = k.progress.hearing.as_mut().ok_or_else(|| refused("no-hearing", "no hearing was asked"))?;
+            if h.held_at.is_some() {
+                return Err(refused("held", "the hearing was held already"));
+            }
+            h.notice_number = Some(format!("{}听通〔{}〕{}号", s.document_prefix, year_of(now), n));
+            h.notified_at = Some(now);
+            h.hearing_at = Some(at);
+            h.place = Some(place.clone());
+            fx.documents.push("hearing-notice");
+            fx.record = json!({"hearing_at": rfc3339(at), "place": place});
+        }
+        Action::HoldHearing { record } => {
+            need_stage(&k, &[stage::HEARING], "holding the hearing")?;
+            let record = text(&record, "record", 10, 20_000)?;
+            let h = k.progress.hearing.as_mut().ok_or_else(|| refused("no-hearing", "no hearing was asked"))?;
+            let at = h
+                .hearing_at
+                .ok_or_else(|| refused("not-scheduled", "schedule the hearing and notify the party first"))?;
+            if Day::of(now) < Day::of(at) {
+                return Err(refused("too-early", format!("the hearing is set for {}", Day::of(at))));
+            }
+            h.held_at = Some(now);
+            h.record = Some(record);
+            k.stage = stage::NOTICE.into();
+            // APL art. 58: a heard case is reviewed before it is decided.
+            k.legal_review = "required".into();
+            if let Some(p) = k.proposal.as_mut() {
+                p.legal_review.push("a hearing was held (APL art. 58(1)(2))".into());
+                let deviates = p.deviation_reason.is_some();
+                p.chain = chain_for(s, &k.domain, &p.item, p.fine_fen, true, deviates);
+            }
+            pause_change = Some(None);
+            fx.record = json!({"held_at": rfc3339(now)});
+        }
+        Action::Submit => {
+            need_stage(&k, &[stage::NOTICE], "submitting for decision")?;
+            let n = k.progress.notice.as_ref().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
+            let served = n.served_at.ok_or_else(|| {
+                refused(
+                    "notice-not-served",
+                    "no decision before the notice of intended penalty is served (APL art. 44)",
+                )
+            })?;
+            let heard = k.progress.hearing.as_ref().is_some_and(|h| h.held_at.is_some());
+            let window_over = n.window_ends.is_some_and(|e| now > e);
+            if !(heard || n.waived_at.is_some() || window_over) {
+                return Err(refused(
+                    "hearing-window-open",
+                    format!(
+                        "the party may state, defend and ask for a hearing until {} (APL art. 45, 64; notice served {}); decide after it, or once the party waives",
+                        n.window_ends.map(rfc3339).unwrap_or_default(),
+                        rfc3339(served)
+                    ),
+                ));
+            }
+            let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "propose the penalty first"))?;
+            decision_gates(&mut c, &k, p.fine_fen).await?;
+            let chain =
+                chain_for(s, &k.domain, &p.item, p.fine_fen, k.legal_review != "none", p.deviation_reason.is_some());
+            k.progress.approval_round += 1;
+            new_round = Some(chain.clone());
+            k.stage = stage::APPROVAL.into();
+            fx.record = json!({"round": k.progress.approval_round, "chain": chain});
+        }
+        Action::Approve { comment } => {
+            need_stage(&k, &[stage::APPROVAL], "approval")?;
+            let step = open_step(&steps, k.progress.approval_round)?;
+            may_approve(caller, &org, &k, &officers, step)?;
+            let comment = comment.unwrap_or_default();
+            approval_change = Some((step.id, "approved", comment.clone()));
+            let last = !steps.iter().any(|x| x.round == step.round && x.step > step.step);
+            if step.role == "legal-reviewer" {
+                k.legal_review = "passed".into();
+            }
+            fx.record = json!({"step": step.step, "role": step.role, "comment": comment, "final": last});
+            if last {
+                let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "the proposal is gone"))?;
+                decision_gates(&mut c, &k, p.fine_fen).await?;
+                if k.legal_review == "required" {
+                    return Err(refused("legal-review-required", "no decision without the legal review (APL art. 58)"));
+                }
+                let n = store::next_number(&mut c, "decision", year_of(now)).await?;
+                k.progress.decision = Some(Decision {
+                    number: format!("{}罚决〔{}〕{}号", s.document_prefix, year_of(now), n),
+                    decided_at: now,
+                    summary: false,
+                    item: p.item.clone(),
+                    tier: p.tier.clone(),
+                    applies: p.applies,
+                    penalties: p.penalties.clone(),
+                    fine_fen: p.fine_fen.filter(|_| p.penalties.iter().any(|x| matches!(x.kind, PenaltyKind::Fine(_)))),
+                    orders: p.orders.clone(),
+                });
+                k.stage = stage::DECIDED.into();
+                fx.documents.push("decision");
+                fx.event = Some("decided");
+            }
+        }
+        Action::Reject { comment } => {
+            need_stage(&k, &[stage::APPROVAL], "approval")?;
+            let step = open_step(&steps, k.progress.approval_round)?;
+            may_approve(caller, &org, &k, &officers, step)?;
+            let comment = text(&comment, "comment", 2, 2000)?;
+            approval_change = Some((step.id, "rejected", comment.clone()));
+            // Back to the investigation: a new proposal, a new notice if the penalty changes.
+            k.stage = stage::INVESTIGATING.into();
+            k.proposal = None;
+            k.progress.notice = None;
+            k.progress.hearing = None;
+            if k.legal_review == "passed" {
+                k.legal_review = "required".into();
+            }
+            fx.record = json!({"step": step.step, "role": step.role, "comment": comment});
+            fx.event = Some("rejected");
+        }
+        Action::DecideSummary { item, facts, fine_fen, reason } => {
+            need_stage(&k, &[stage::OPENED], "a summary decision")?;
+            if k.procedure != "summary" {
+                return Err(refused("wrong-procedure", "the case was opened under the general procedure"));
+            }
+            // APL art. 52: the officer shows the certificate; one certified officer on the spot.
+            if !caller.certified_for(&k.domain, &today) {
+                return Err(refused("not-certified", format!("no valid {} certificate", k.domain)));
+            }
+            let (p, callable) = pinned_plugin(state, &k).await?;
+            if callable {
+                let errors = p.validate("case-facts", facts.clone(), act_reference(&k)).await?;
+                if !errors.is_empty() {
+                    let mut e = invalid(
+                        &errors[0].field,
+                        "invalid-form",
+                        format!("{}: {}", errors[0].field, errors[0].message.en),
+                    );
+                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
+                    return Err(e);
+                }
+            }
+            k.item_code = Some(item.clone());
+            k.facts = Some(facts.clone());
+            let (old, new) = both(state, &k, &item, &facts).await?;
+            let (applies, because) = applicable(&old, &new)?;
+            let a = if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() }
+                .cloned()
+                .unwrap_or_else(|| unreachable_assessment(&item));
+            // APL art. 51: a warning, or a fine up to 200 yuan (person) / 3,000 yuan (organisation).
+            let ceiling =
+                fine_yuan_limit(&k, s.summary_max_fine_person_yuan, s.summary_max_fine_organisation_yuan) * 100;
+            let mandatory: Vec<_> = a.penalties.iter().filter(|p| !p.optional).collect();
+            if mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_))) {
+                return Err(refused(
+                    "not-summary",
+                    "the summary procedure gives only a warning or a fine (APL art. 51)",
+                ));
+            }
+            if fine_fen.is_some_and(|f| f > ceiling) {
+                return Err(refused(
+                    "over-summary-limit",
+                    format!(
+                        "the summary procedure fines at most {} here (APL art. 51): use the general procedure",
+                        crate::plugins::check::yuan(ceiling)
+                    ),
+                ));
+            }
+            match lighter::check_fine(&a, fine_fen) {
+                Err(BandError::Outside { fine, min, max }) => {
+                    return Err(invalid(
+                        "fine_fen",
+                        "outside-band",
+                        format!(
+                            "{} is outside {}–{}",
+                            crate::plugins::check::yuan(fine),
+                            crate::plugins::check::yuan(min),
+                            crate::plugins::check::yuan(max)
+                        ),
+                    ));
+                }
+                Err(_) => return Err(invalid("fine_fen", "band", "the fine does not fit the tier")),
+                Ok(deviates) if deviates && reason.as_deref().is_none_or(|r| r.trim().chars().count() < 10) => {
+                    return Err(invalid(
+                        "reason",
+                        "reason-required",
+                        "a fine away from the recommendation needs its reason",
+                    ));
+                }
+                Ok(_) => {}
+            }
+            decision_gates(&mut c, &k, fine_fen).await?;
+            let n = store::next_number(&mut c, "decision", year_of(now)).await?;
+            k.proposal = Some(Proposal {
+                item: item.clone(),
+                pinned: old.clone(),
+                current: new.clone(),
+                applies,
+                applies_because: because,
+                tier: a.tier.clone(),
+                penalties: mandatory.iter().map(|p| (*p).clone()).collect(),
+                orders: a.orders.clone(),
+                basis: a.basis.clone(),
+                fine_band: a.fine_range.as_ref().map(|r| (r.min, r.max)),
+                recommended_fine_fen: a.recommended_fine,
+                fine_fen,
+                deviation_reason: reason.clone(),
+                manual: false,
+                legal_review: vec![],
+                chain: vec![],
+                proposed_by: caller.login.clone(),
+                proposed_at: now,
+            });
+            k.progress.decision = Some(Decision {
+                number: format!("{}罚决〔{}〕{}号", s.document_prefix, year_of(now), n),
+                decided_at: now,
+                summary: true,
+                item: item.clone(),
+                tier: a.tier.clone(),
+                applies,
+                penalties: mandatory.iter().map(|p| (*p).clone()).collect(),
+                fine_fen,
+                orders: a.orders.clone(),
+            });
+            // Handed over on the spot (APL art. 52).
+            k.progress.service = Some(Service { served_at: now, how: "当场交付".into() });
+            k.stage = stage::EXECUTING.into();
+            fx.documents.push("decision");
+            fx.documents.push("decision-receipt");
+            fx.event = Some("decided");
+            fx.record = json!({"item": item, "tier": a.tier, "fine_fen": fine_fen, "applies": applies});
+            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
+            pending_assessments.push(("current", item, facts, new));
+        }
+        Action::ServeDecision { how } => {
+            need_stage(&k, &[stage::DECIDED], "serving the decision")?;
+            let how = text(&how, "how", 2, 200)?;
+            k.progress.service = Some(Service { served_at: now, how: how.clone() });
+            k.stage = stage::EXECUTING.into();
+            fx.documents.push("decision-receipt");
+            fx.record = json!({"how": how});
+        }
+        Action::RecordPayment { paid_fen, receipt } => {
+            need_stage(&k, &[stage::EXECUTING], "recording a payment")?;
+            let d = k.progress.decision.as_ref().ok_or_else(|| refused("no-decision", "nothing was decided"))?;
+            let fine = d.fine_fen.ok_or_else(|| refused("no-fine", "the decision imposes no fine"))?;
+            if k.progress.payment.is_some() {
+                return Err(refused("already-paid", "the payment was recorded already"));
+            }
+            let served = k.progress.service.as_ref().map_or(now, |s| s.served_at);
+            let pay_by = super::clock::end_of_limit(cal, served, s.pay_days);
+            let surcharge = super::clock::surcharge(s, fine, pay_by, now);
+            if paid_fen != fine + surcharge {
+                return Err(invalid(
+                    "paid_fen",
+                    "wrong-amount",
+                    format!(
+                        "due: the fine {} plus {} late-payment surcharge (APL art. 72) = {}",
+                        crate::plugins::check::yuan(fine),
+                        crate::plugins::check::yuan(surcharge),
+                        crate::plugins::check::yuan(fine + surcharge)
+                    ),
+                ));
+            }
+            let receipt = text(&receipt, "receipt", 2, 100)?;
+            k.progress.payment =
+                Some(Payment { paid_at: now, fine_fen: fine, surcharge_fen: surcharge, receipt: receipt.clone() });
+            fx.record = json!({"fine_fen": fine, "surcharge_fen": surcharge, "receipt": receipt});
+        }
+        Action::Close { note } => {
+            need_stage(&k, &[stage::EXECUTING], "closing")?;
+            let note = text(&note, "note", 2, 2000)?;
+            let fine = k.progress.decision.as_ref().and_then(|d| d.fine_fen);
+            let unpaid = fine.is_some() && k.progress.payment.is_none();
+            if unpaid && !note.contains("强制执行") {
+                return Err(refused(
+                    "not-executed",
+                    "the fine is unpaid: close once paid, or note the application for enforcement (申请人民法院强制执行)",
+                ));
+            }
+            k.progress.closing = Some(Closing {
+                reason: if unpaid { "enforcement".into() } else { "executed".into() },
+                note: note.clone(),
+                closed_at: now,
+            });
+            k.stage = stage::CLOSED.into();
+            k.closed_at = Some(now);
+            fx.documents.push("closing-report");
+            fx.event = Some("closed");
+            fx.record = json!({"note": note});
+        }
+        Action::CloseWithoutPenalty { reason, note } => {
+            need_stage(
+                &k,
+                &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::APPROVAL],
+                "closing without penalty",
+            )?;
+            if !NO_PENALTY.iter().any(|(code, _)| *code == reason) {
+                let codes: Vec<&str> = NO_PENALTY.iter().map(|(c, _)| *c).collect();
+                return Err(invalid("reason", "invalid-choice", format!("one of {}", codes.join(", "))));
+            }
+            let note = text(&note, "note", 5, 2000)?;
+            k.progress.closing = Some(Closing { reason: reason.clone(), note: note.clone(), closed_at: now });
+            k.stage = stage::CLOSED.into();
+            k.closed_at = Some(now);
+            fx.documents.push("closing-report");
+            fx.event = Some("closed");
+            fx.record = json!({"reason": reason, "note": note});
+        }
+        Action::ReferOut { agency, reason } => {
+            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "referring the case out")?;
+            let agency = text(&agency, "agency", 2, 100)?;
+            let reason = text(&reason, "reason", 5, 2000)?;
+            let n = store::next_number(&mut c, "referral", year_of(now)).await?;
+            k.progress.referral_out = Some(ReferralOut {
+                agency: agency.clone(),
+                reason: reason.clone(),
+                number: format!("{}移〔{}〕{}号", s.document_prefix, year_of(now), n),
+                referred_at: now,
+                accepted_at: None,
+                receipt: None,
+            });
+            k.stage = stage::REFERRED.into();
+            fx.documents.push("referral");
+            fx.record = json!({"agency": agency, "reason": reason});
+        }
+        Action::ReferralAccepted { receipt } => {
+            need_stage(&k, &[stage::REFERRED], "recording the referral's acceptance")?;
+            let receipt = text(&receipt, "receipt", 2, 200)?;
+            let r = k.progress.referral_out.as_mut().ok_or_else(|| refused("no-referral", "nothing was referred"))?;
+            r.accepted_at = Some(now);
+            r.receipt = Some(receipt.clone());
+            let agency = r.agency.clone();
+            k.progress.closing =
+                Some(Closing {
+                    reason: "referred".into(), note: format!("已移送{agency}并被接收"), closed_at: now
+                });
+            k.stage = stage::CLOSED.into();
+            k.closed_at = Some(now);
+            fx.documents.push("closing-report");
+            fx.event = Some("closed");
+            fx.record = json!({"receipt": receipt});
+        }
+        Action::Pause { reason } => {
+            need_stage(&k, &[stage::INVESTIGATING], "stopping the clock")?;
+            if !matches!(reason.as_str(), "testing" | "appraisal") {
+                return Err(invalid("reason", "invalid-choice", "testing or appraisal (检测、检验、检疫、技术鉴定)"));
+            }
+            if pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none()) {
+                return Err(refused("paused", "the clock is stopped already"));
+            }
+            pause_change = Some(Some(reason.clone()));
+            fx.record = json!({"reason": reason});
+        }
+        Action::Resume => {
+            need_stage(&k, &[stage::INVESTIGATING], "restarting the clock")?;
+            if !pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none() && p.reason != "hearing") {
+                return Err(refused("not-paused", "the clock is running"));
+            }
+            pause_change = Some(None);
+            fx.record = json!({});
+        }
+        Action::Archive => {
+            need_stage(&k, &[stage::CLOSED], "archiving")?;
+            if !lead {
+                return Err(ApiError::forbidden("the team lead archives"));
+            }
+            if store::measures(&mut c, k.id).await?.iter().any(|m| m.released_at.is_none()) {
+                return Err(refused("measure-in-force", "a seal or seizure is still in force: release it first"));
+            }
+            k.progress.archived_at = Some(now);
+            k.stage = stage::ARCHIVED.into();
+            fx.record = json!({});
+        }
+    }
+
+    // ---- one transaction: the case, what hangs on it, its documents, its record, its messages ----
+    let pinned_for_documents =
+        if fx.documents.is_empty() { None } else { state.registry.version(&k.domain, &k.plugin_version).await.ok() };
+    let mut tx = state.db.write_on(&mut c).await?;
+    for u in &pending_officers {
+        store::add_officer(&mut tx, k.id, *u).await?;
+    }
+    for (purpose, item, facts, a) in &pending_assessments {
+        store::add_assessment(&mut tx, k.id, purpose, &k.domain, item, facts, a, &actor.label).await?;
+    }
+    if let Some((kind, form)) = &pending_evidence {
+        store::add_evidence(
+            &mut tx,
+            k.id,
+            &NewEvidence {
+                kind,
+                description: "现场检查（勘验）笔录",
+                file: None,
+                form: Some(form.clone()),
+                by: Some(caller.user_id),
+            },
+        )
+        .await?;
+    }
+    match &pause_change {
+        Some(Some(reason)) => store::start_pause(&mut tx, k.id, None, reason, now).await?,
+        Some(None) => {
+            for p in pauses.iter().filter(|p| p.measure_id.is_none() && p.ended_at.is_none()) {
+                store::end_pause(&mut tx, p.id, now).await?;
+            }
+        }
+        None => {}
+    }
+    if let Some((step, outcome, comment)) = &approval_change {
+        store::decide_step(&mut tx, *step, caller.user_id, outcome, comment, now).await?;
+        if *outcome == "approved"
+            && let Some(next) =
+                steps.iter().find(|x| x.round == k.progress.approval_round && x.decided_at.is_none() && x.id != *step)
+        {
+            store::request_step(&mut tx, next.id, now).await?;
+        }
+    }
+    if let Some(chain) = &new_round {
+        store::add_steps(&mut tx, k.id, k.progress.approval_round, chain, now).await?;
+    }
+    let pauses_now = store::pauses(&mut tx, k.id).await?;
+    let paused = store::paused_ms(&pauses_now, None, now);
+    let (due, what) = super::clock::stage_deadline(cal, s, &k, paused).unzip();
+    if due != k.due_at {
+        k.reminded_for = None;
+        k.escalated_for = None;
+    }
+    (k.due_at, k.due_what) = (due, what.map(str::to_string));
+    if !store::save(&mut tx, &k).await? {
+        return Err(changed_meanwhile());
+    }
+    let officers_now = store::officers(&mut tx, k.id, &k.domain).await?;
+    for kind in &fx.documents {
+        let (number, title, html) =
+            super::documents::render(state, &k, &officers_now, kind, now, pinned_for_documents.as_deref())?;
+        store::add_document(&mut tx, k.id, kind, &number, &title, &html, &actor.label).await?;
+    }
+    let mut record = fx.record;
+    record["stage"] = json!(k.stage);
+    super::audit::append(&state.db, &mut tx, k.id, actor, name, &record).await?;
+    if let Some(event) = fx.event {
+        let body = json!({"case": k.number, "domain": k.domain, "stage": k.stage, "team_id": k.team_id});
+        crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("case.{event}"), &body, &Default::default())
+            .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some((_, outcome, _)) = &approval_change
+        && let Some(step) = steps.iter().find(|x| x.round == k.progress.approval_round && x.decided_at.is_none())
+        && let Some(asked) = step.requested_at
+    {
+        state.runtime.metrics().observe(
+            "casegrid_case_approval_step_seconds",
+            &[("role", step.role.as_str()), ("outcome", outcome)],
+            (now - asked).max(0) as f64 / 1000.0,
+        );
+    }
+    drop(c);
+    view(state, caller, k.id).await
+}
+
+/// An assessment the lighter-law rule chose but the outcome did not hold: cannot happen, since
+/// `applicable` only returns a side that was assessed; kept total.
+fn unreachable_assessment(item: &str) -> crate::plugins::bindings::Assessment {
+    crate::plugins::bindings::Assessment {
+        item: item.into(),
+        tier: String::new(),
+        reasons: vec![],
+        penalties: vec![],
+        fine_range: None,
+        recommended_fine: None,
+        orders: vec![],
+        basis: vec![],
+    }
+}
+
+/// The step of the current round waiting for a decision.
+fn open_step(steps: &[store::Step], round: i64) -> Result<&store::Step> {
+    steps
+        .iter()
+        .filter(|s| s.round == round && s.decided_at.is_none())
+        .min_by_key(|s| s.step)
+        .ok_or_else(|| refused("no-open-step", "nothing waits for approval"))
+}
+
+/// Whether the caller holds the step's role for the case's team, and is not one of its officers.
+fn may_approve(
+    caller: &Principal,
+    org: &OrgIndex,
+    k: &CaseRow,
+    officers: &[store::Officer],
+    step: &store::Step,
+) -> Result<()> {
+    let dept = org.team(k.team_id).map(|t| t.department_id);
+    let holds = |role: Role| {
+        caller.grants.iter().any(|g| {
+            g.role == role
+                && match g.scope {
+                    Scope::All => role != Role::TeamLead,
+                    Scope::Department(d) => Some(d) == dept,
+                    Scope::Team(t) => role == Role::TeamLead && t == k.team_id,
+                    _ => false,
+                }
+        })
+    };
+    let role = match step.role.as_str() {
+        "team-lead" => Role::TeamLead,
+        "legal-reviewer" => Role::LegalReviewer,
+        "leader" => Role::Leader,
+        other => return Err(refused("bad-chain", format!("unknown approval role {other}"))),
+    };
+    if !holds(role) {
+        return Err(ApiError::forbidden(format!("this step is for the {} of the case's team", step.role)));
+    }
+    if officers.iter().any(|o| o.user_id == caller.user_id)
+        || k.proposal.as_ref().is_some_and(|p| p.proposed_by == caller.login)
+    {
+        return Err(ApiError::forbidden("an officer of the case does not approve its own proposal"));
+    }
+    Ok(())
+}
+
+/// The case as its people see it: the row, the clock, officers, assessments, approvals, measures,
+/// documents, evidence and the record.
+pub async fn view(state: &AppState, caller: &Principal, id: i64) -> Result<Value> {
+    let (k, _) = visible(state, caller, id).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let now = now_ms();
+    let cal = &state.intake.calendar;
+    let pauses = store::pauses(&mut c, k.id).await?;
+    let paused = store::paused_ms(&pauses, None, now);
+    let clock = k.due_at.map(|due| {
+        let (days, working) = super::clock::days_left(cal, now, due);
+        json!({"due_at": rfc3339(due), "for": k.due_what, "days_left": days, "working_days_left": working, "overdue": now > due,
+               "paused": pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none()), "paused_days": paused / 86_400_000})
+    });
+    let limitation = super::clock::limitation_ends(k.act_end(), k.safety_harmed);
+    let others = store::same_party(&mut c, &k.party_key, k.id).await?;
+    let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
+    let overlapping: Vec<Value> = others
+        .iter()
+        .filter(|o| Day::parse(&o.act_date).unwrap_or(Day(0)) <= to && from <= o.act_end())
+        .map(|o| {
+            json!({"id": o.id, "number": o.number, "domain": o.domain, "stage": o.stage,
+                        "fined": o.progress.decision.as_ref().and_then(|d| d.fine_fen).is_some()})
+        })
+        .collect();
+    let measures: Vec<Value> = store::measures(&mut c, k.id)
+        .await?
+        .iter()
+        .map(|m| {
+            let (days, _) = super::clock::days_left(cal, now, m.due_at);
+            let mut v = serde_json::to_value(m).unwrap_or_default();
+            v["due_at"] = json!(rfc3339(m.due_at));
+            v["days_left"] = json!(if m.released_at.is_some() { Value::Null } else { json!(days) });
+            v
+        })
+        .collect();
+    let payment_due = match (&k.progress.decision, &k.progress.service) {
+        (Some(d), Some(sv)) if d.fine_fen.is_some() => {
+            let by = super::clock::end_of_limit(cal, sv.served_at, state.cases.pay_days);
+            let surcharge = super::clock::surcharge(&state.cases, d.fine_fen.unwrap_or(0), by, now);
+            Some(
+                json!({"pay_by": rfc3339(by), "fine_fen": d.fine_fen, "surcharge_fen": surcharge, "total_fen": d.fine_fen.unwrap_or(0) + surcharge}),
+            )
+        }
+        _ => None,
+    };
+    Ok(json!({
+        "case": k,
+        "stage_zh": stage::zh(&k.stage),
+        "clock": clock,
+        "limitation": {"ends": limitation.to_string(), "years": if k.safety_harmed { 5 } else { 2 },
+                       "discovered": Day::of(k.discovered_at).to_string(), "expired": Day::of(k.discovered_at) > limitation},
+        "same_party_overlapping": overlapping,
+        "payment": payment_due,
+        "officers": store::officers(&mut c, k.id, &k.domain).await?,
+        "assessments": store::assessments(&mut c, k.id).await?,
+        "approvals": store::steps(&mut c, k.id).await?,
+        "measures": measures,
+        "pauses": pauses,
+        "documents": store::documents(&mut c, k.id).await?,
+        "evidence": store::evidence(&mut c, k.id).await?,
+        "record": super::audit::of_case(&mut c, k.id).await?,
+    }))
+}
+
+/// A new seal or seizure (ACL art. 24): the decision with its inventory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureIn {
+    /// `seal` (查封) or `seize` (扣押).
+    pub kind: String,
+    /// The coercive-measure item of the domain's checklist that grants it.
+    pub item: String,
+    pub place: String,
+    pub reason: String,
+    pub inventory: Vec<InventoryLine>,
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryLine {
+    pub name: String,
+    pub quantity: f64,
+    pub unit: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An action on a measure.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MeasureAction {
+    /// ACL art. 25: once, by as many days again, on the head's approval.
+    Extend {
+        reason: String,
+    },
+    /// ACL art. 25: testing, inspection, quarantine or appraisal time is not counted.
+    StartTesting,
+    EndTesting,
+    /// ACL art. 28.
+    Release {
+        reason: String,
+    },
+}
+
+pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id: i64, m: MeasureIn) -> Result<Value> {
+    let (k, org) = visible(state, caller, id).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    if !works(&mut c, caller, &org, &k).await? {
+        return Err(ApiError::forbidden("only the case's officers and its team act on it"));
+    }
+    need_stage(
+        &k,
+        &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING, stage::APPROVAL],
+        "a coercive measure",
+    )?;
+    if !matches!(m.kind.as_str(), "seal" | "seize") {
+        return Err(invalid("kind", "invalid-choice", "seal or seize"));
+    }
+    let (p, _) = pinned_plugin(state, &k).await?;
+    let item = p.data().checklist.iter().find(|i| i.code == m.item).ok_or_else(|| {
+        invalid("item", "unknown-item", format!("no item {} in {} {}", m.item, k.domain, k.plugin_version))
+    })?;
+    if item.kind != ItemKind::CoerciveMeasure {
+        return Err(invalid(
+            "item",
+            "not-a-measure",
+            format!("{} is not a coercive measure of the checklist: no law grants it here", m.item),
+        ));
+    }
+    if m.inventory.is_empty() {
+        return Err(invalid("inventory", "required", "ACL art. 24: the inventory of what is sealed or seized"));
+    }
+    for (i, l) in m.inventory.iter().enumerate() {
+        text(&l.name, &format!("inventory[{i}].name"), 1, 200)?;
+        if !(l.quantity > 0.0 && l.quantity.is_finite()) {
+            return Err(invalid(&format!("inventory[{i}].quantity"), "out-of-range", "a positive quantity"));
+        }
+    }
+    let place = text(&m.place, "place", 2, 200)?;
+    let reason = text(&m.reason, "reason", 5, 2000)?;
+    let now = now_ms();
+    let s = &state.cases;
+    let mut tx = state.db.write_on(&mut c).await?;
+    let n = store::next_number(&mut tx, "measure", year_of(now)).await?;
+    let mut row = Measure {
+        id: 0,
+        case_id: k.id,
+        number: format!("{}强〔{}〕{}号", s.document_prefix, year_of(now), n),
+        kind: m.kind.clone(),
+        item_code: m.item.clone(),
+        place,
+        inventory: serde_json::to_value(&m.inventory).unwrap_or_default(),
+        reason,
+        decided_at: now,
+        limit_days: i64::from(s.measure_days),
+        extended_at: None,
+        extension_reason: None,
+        released_at: None,
+        release_reason: None,
+        due_at: super::clock::end_of_days(now, s.measure_days),
+        reminded_for: None,
+        escalated_for: None,
+    };
+    row.id = store::insert_measure(&mut tx, &row, Some(caller.user_id)).await?;
+    let officers = store::officers(&mut tx, k.id, &k.domain).await?;
+    let (number, title, html) = super::documents::measure(state, &k, &officers, &row, item)?;
+    store::add_document(&mut tx, k.id, &format!("{}-decision", row.kind), &number, &title, &html, &actor.label).await?;
+    super::audit::append(
+        &state.db,
+        &mut tx,
+        k.id,
+        actor,
+        "measure",
+        &json!({"measure": row.number, "kind": row.kind, "item": row.item_code, "inventory": row.inventory, "due_at": rfc3339(row.due_at)}),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(c);
+    view(state, caller, k.id).await
+}
+
+pub async fn act_on_measure(
+    state: &AppState,
+    caller: &Principal,
+    actor: &Actor,
+    id: i64,
+    measure: i64,
+    a: MeasureAction,
+) -> Result<Value> {
+    let (k, org) = visible(state, caller, id).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    if !works(&mut c, caller, &org, &k).await? {
+        return Err(ApiError::forbidden("only the case's officers and its team act on it"));
+    }
+    let mut m = store::measures(&mut c, k.id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == measure)
+        .ok_or_else(|| ApiError::not_found("measure", &measure.to_string()))?;
+    if m.released_at.is_some() {
+        return Err(refused("released", "the measure was released"));
+    }
+    let now = now_ms();
+    let s = &state.cases;
+    let pauses = store::pauses(&mut c, k.id).await?;
+    let open_testing = pauses.iter().find(|p| p.measure_id == Some(m.id) && p.ended_at.is_none()).map(|p| p.id);
+    let mut pause: Option<Option<i64>> = None;
+    let record;
+    match a {
+        MeasureAction::Extend { reason } => {
+            // ACL art. 25: extended by the authority's head, once, by no more than 30 days.
+            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) && !caller.has(Role::Leader) {
+                return Err(ApiError::forbidden("an extension is approved by the head (team lead or leader)"));
+            }
+            if m.extended_at.is_some() {
+                return Err(refused("extended-once", "a seal or seizure is extended once only (ACL art. 25)"));
+            }
+            if now > m.due_at {
+                return Err(refused("expired", "the measure's time ran out: release it"));
+            }
+            let reason = text(&reason, "reason", 5, 2000)?;
+            m.extended_at = Some(now);
+            m.extension_reason = Some(reason.clone());
+            m.limit_days += i64::from(s.measure_days);
+            record = json!({"measure": m.number, "action": "extend", "reason": reason});
+        }
+        MeasureAction::StartTesting => {
+            if open_testing.is_some() {
+                return Err(refused("testing", "testing is under way already"));
+            }
+            pause = Some(None);
+            record = json!({"measure": m.number, "action": "start-testing"});
+        }
+        MeasureAction::EndTesting => {
+            let p = open_testing.ok_or_else(|| refused("not-testing", "no testing is under way"))?;
+            pause = Some(Some(p));
+            record = json!({"measure": m.number, "action": "end-testing"});
+        }
+        MeasureAction::Release { reason } => {
+            let reason = text(&reason, "reason", 5, 2000)?;
+            if let Some(p) = open_testing {
+                pause = Some(Some(p));
+            }
+            m.released_at = Some(now);
+            m.release_reason = Some(reason.clone());
+            record = json!({"measure": m.number, "action": "release", "reason": reason});
+        }
+    }
+    let mut tx = state.db.write_on(&mut c).await?;
+    match pause {
+        Some(None) => store::start_pause(&mut tx, k.id, Some(m.id), "testing", now).await?,
+        Some(Some(p)) => store::end_pause(&mut tx, p, now).await?,
+        None => {}
+    }
+    let pauses = store::pauses(&mut tx, k.id).await?;
+    let due = super::clock::end_of_days(m.decided_at, m.limit_days as u32) + store::paused_ms(&pauses, Some(m.id), now);
+    if due != m.due_at {
+        (m.reminded_for, m.escalated_for) = (None, None);
+    }
+    m.due_at = due;
+    store::save_measure(&mut tx, &m).await?;
+    if m.extended_at == Some(now) {
+        // ACL art. 25: the extension is told to the party in writing, with its reason.
+        let officers = store::officers(&mut tx, k.id, &k.domain).await?;
+        let (number, title, html) = super::documents::extension(state, &k, &officers, &m)?;
+        store::add_document(&mut tx, k.id, "extension", &number, &title, &html, &actor.label).await?;
+    }
+    if m.released_at.is_some() {
+        let officers = store::officers(&mut tx, k.id, &k.domain).await?;
+        let (number, title, html) = super::documents::release(state, &k, &officers, &m)?;
+        store::add_document(&mut tx, k.id, "release", &number, &title, &html, &actor.label).await?;
+    }
+    let mut record = record;
+    record["due_at"] = json!(rfc3339(m.due_at));
+    super::audit::append(&state.db, &mut tx, k.id, actor, "measure", &record).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(c);
+    view(state, caller, k.id).await
+}
+
+/// Adds a piece of evidence, with or without a file, in the record's transaction. The file is
+/// stored first and removed again if the transaction fails.
+pub async fn add_evidence(
+    state: &AppState,
+    caller: &Principal,
+    actor: &Actor,
+    id: i64,
+    kind: &str,
+    description: &str,
+    file: Option<crate::intake::Upload>,
+) -> Result<Value> {
+    const KINDS: [&str; 8] =
+        ["documentary", "physical", "audiovisual", "electronic", "witness", "statement", "expert", "inspection"];
+    let (k, org) = visible(state, caller, id).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    if !works(&mut c, caller, &org, &k).await? {
+        return Err(ApiError::forbidden("only the case's officers and its team act on it"));
+    }
+    need_stage(&k, &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING], "adding evidence")?;
+    if !KINDS.contains(&kind) {
+        return Err(invalid("kind", "invalid-choice", format!("APL art. 46: one of {}", KINDS.join(", "))));
+    }
+    let description = text(description, "description", 2, 2000)?;
+    let now = now_ms();
+    let stored = match &file {
+        Some(u) => {
+            if u.bytes.len() > state.intake.settings.max_attachment_bytes {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "attachment-too-large",
+                    "the file is too large",
+                )
+                .field("file"));
+            }
+            let d = Day::of(now).to_string();
+            let key = format!("cases/{}/{}", &d[..4], hex::encode(crate::auth::secrets::random_bytes::<16>()));
+            state
+                .intake
+                .objects
+                .put(&key, &u.bytes)
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()))?;
+            Some((key, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&u.bytes))))
+        }
+        None => None,
+    };
+    let written = async {
+        let mut tx = state.db.write_on(&mut c).await?;
+        let file_row = match (&file, &stored) {
+            (Some(u), Some((key, sha))) => {
+                Some((key.as_str(), u.file_name.as_str(), u.media_type.as_str(), u.bytes.len() as i64, sha.as_str()))
+            }
+            _ => None,
+        };
+        let ev = store::add_evidence(
+            &mut tx,
+            k.id,
+            &NewEvidence { kind, description: &description, file: file_row, form: None, by: Some(caller.user_id) },
+        )
+        .await?;
+        super::audit::append(
+            &state.db,
+            &mut tx,
+            k.id,
+            actor,
+            "evidence",
+            &json!({"evidence": ev, "kind": kind, "description": description, "sha256": stored.as_ref().map(|s| &s.1)}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    if let Err(e) = written {
+        if let Some((key, _)) = &stored {
+            let _ = state.intake.objects.delete(key).await;
+        }
+        return Err(e.into());
+    }
+    drop(c);
+    view(state, caller, k.id).await
+}
