@@ -139,9 +139,11 @@ pub async fn verify(db: &Db) -> Result<Verdict, StoreError> {
     loop {
         let rows = sqlx::query(
             "SELECT seq, case_id, at, actor_id, actor, source, action, detail, prev_hash, hash FROM case_log \
-             WHERE seq >= $1 ORDER BY seq LIMIT 1000",
+             WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT 1000",
         )
         .bind(expected)
+        // Up to the head read first: entries appended meanwhile are for the next verification.
+        .bind(head_seq)
         .fetch_all(&mut *c)
         .await?;
         if rows.is_empty() {
@@ -177,8 +179,8 @@ pub async fn verify(db: &Db) -> Result<Verdict, StoreError> {
     if last < head_seq {
         return Ok(Verdict::Missing { seq: last + 1 });
     }
-    if last > head_seq || prev != head_hash {
-        // Entries past the head, or a head that names another hash: the tail was rewritten.
+    if prev != head_hash {
+        // A head that names another hash than the last entry's: the tail was rewritten.
         return Ok(Verdict::Altered { seq: head_seq.max(1), case_id: 0 });
     }
     Ok(Verdict::Intact { entries: last, head: head_hash })

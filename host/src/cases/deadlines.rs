@@ -65,8 +65,8 @@ async fn audience(
 pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: i64) -> Result<Tick, StoreError> {
     let mut t = Tick::default();
     let mut c = db.pool().acquire().await?;
-    let cases = store::due(&mut c, now + remind_before_ms).await?;
-    let measures = store::measures_due(&mut c, now + remind_before_ms).await?;
+    let cases = store::due(&mut c, now, now + remind_before_ms).await?;
+    let measures = store::measures_due(&mut c, now, now + remind_before_ms).await?;
     drop(c);
     for k in cases {
         let Some(due) = k.due_at else { continue };
@@ -114,10 +114,26 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
         }
         let Some(k) = store::load(&mut tx, m.case_id).await? else { continue };
         let what = if m.kind == "seal" { "查封" } else { "扣押" };
-        let subject = if overdue {
-            format!("{what}期限已届满未解除：{}（案件 {}），ACL第二十五条", m.number, k.number)
-        } else {
-            format!("{what}期限即将届满：{}（案件 {}），期限 {}", m.number, k.number, crate::open311::iso_cst(m.due_at))
+        let subject = match (m.approved_at.is_some(), overdue) {
+            (false, false) => format!(
+                "紧急{what}待负责人批准：{}（案件 {}），须于{}前补办批准手续（行政强制法第十九条）",
+                m.number,
+                k.number,
+                crate::open311::iso_cst(m.due_at)
+            ),
+            (false, true) => format!(
+                "紧急{what}超过二十四小时未获批准：{}（案件 {}），应当立即解除（行政强制法第十九条）",
+                m.number, k.number
+            ),
+            (true, false) => format!(
+                "{what}期限即将届满：{}（案件 {}），期限 {}",
+                m.number,
+                k.number,
+                crate::open311::iso_cst(m.due_at)
+            ),
+            (true, true) => {
+                format!("{what}期限已届满未解除：{}（案件 {}）（行政强制法第二十五条）", m.number, k.number)
+            }
         };
         let who = audience(&mut tx, notify, k.id, k.team_id, overdue, subject).await?;
         let kind = if overdue { "measure.overdue" } else { "measure.due-soon" };

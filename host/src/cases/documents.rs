@@ -359,6 +359,34 @@ pub fn render(
             );
             Ok((number.clone(), "送达回证".into(), page("送达回证", &number, authority, &body)))
         }
+        "demand" => {
+            let dm = k.progress.demand.as_ref().ok_or_else(|| missing("demand"))?;
+            let d = k.progress.decision.as_ref().ok_or_else(|| missing("decision"))?;
+            let sv = k.progress.service.as_ref().ok_or_else(|| missing("service"))?;
+            let fine = d.fine_fen.unwrap_or(0);
+            let pay_by = super::clock::end_of_limit(&state.intake.calendar, sv.served_at, s.pay_days);
+            let surcharge = super::clock::surcharge(s, fine, pay_by, dm.issued_at);
+            let mut body = party_block(k);
+            body.push_str(&format!(
+                "<p>本机关于{}作出《{}》（{}），你（单位）应当自收到之日起{}日内缴纳罚款{}。你（单位）于{}收到该决定书，至今未履行。</p>",
+                date_cn(d.decided_at),
+                if d.summary { "当场行政处罚决定书" } else { "行政处罚决定书" },
+                esc(&d.number),
+                cn(s.pay_days),
+                rmb(fine),
+                date_cn(sv.served_at)
+            ));
+            body.push_str(&format!(
+                "<p>根据《中华人民共和国行政强制法》第三十五条的规定，现催告你（单位）于{}前{}，缴纳罚款{}；到期不缴纳罚款的，根据《中华人民共和国行政处罚法》第七十二条的规定，每日按罚款数额的百分之三加处罚款，截至本催告书作出之日已加处罚款{}，加处罚款的数额不得超出罚款的数额。</p>",
+                date_cn(dm.due_at - 1),
+                esc(&s.payment_instructions),
+                rmb(fine),
+                rmb(surcharge)
+            ));
+            body.push_str("<p>根据《中华人民共和国行政强制法》第三十六条的规定，你（单位）收到本催告书后有权进行陈述和申辩。逾期仍不履行的，本机关将依法申请人民法院强制执行。</p>");
+            body.push_str(&format!("<div class=\"sign\">{}<br>{}</div>", esc(authority), date_cn(dm.issued_at)));
+            Ok((dm.number.clone(), "催告书".into(), page("催告书", &dm.number, authority, &body)))
+        }
         "referral" => {
             let r = k.progress.referral_out.as_ref().ok_or_else(|| missing("referral"))?;
             let mut body = format!("<p>{}：</p>", esc(&r.agency));

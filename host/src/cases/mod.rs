@@ -267,6 +267,27 @@ pub struct Progress {
     /// The approval round under way or last held.
     #[serde(default)]
     pub approval_round: i64,
+    /// A hearing was held in this case: it stays heard whatever is proposed after (APL art. 58).
+    #[serde(default)]
+    pub heard: bool,
+    /// The highest fine a notice told the party of: a later proposal may not exceed it, for the
+    /// party's defence never worsens the penalty (APL art. 45).
+    #[serde(default)]
+    pub noticed_fine_fen: Option<i64>,
+    /// Earlier notices and hearings, kept when a rejected proposal sends the case back.
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
+    /// The written demand before enforcement (ACL art. 35).
+    #[serde(default)]
+    pub demand: Option<Demand>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Demand {
+    pub number: String,
+    pub issued_at: i64,
+    /// The party is to pay by then.
+    pub due_at: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -55,8 +55,11 @@ pub async fn replay(db: &Db, runtime: &Arc<Runtime>, case_id: i64) -> Result<Vec
         if !loaded.contains_key(&key) {
             let plugin = match lifecycle::component(&mut c, &row.domain, &a.version).await? {
                 None => Err(format!("version {} of {} is not stored", a.version, row.domain)),
-                Some((sha, _)) if sha != a.sha256 => {
-                    Err(format!("the stored component's hash {sha} is not the {} the assessment used", a.sha256))
+                Some((_, bytes)) if hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) != a.sha256 => {
+                    Err(format!(
+                        "the stored component of {} {} does not hash to the {} the assessment used: it was altered",
+                        row.domain, a.version, a.sha256
+                    ))
                 }
                 Some((_, bytes)) => {
                     let rt = runtime.clone();

@@ -234,12 +234,16 @@ pub async fn same_party(c: &mut Conn, party_key: &str, except: i64) -> Result<Ve
     Ok(rows.iter().map(row).collect())
 }
 
-/// Cases whose deadline falls before `before` and who has not yet been told of it.
-pub async fn due(c: &mut Conn, before: i64) -> Result<Vec<CaseRow>> {
+/// Cases to remind (deadline before `before`, not yet reminded of it) or to escalate (deadline
+/// passed at `now`, not yet escalated), leaving out those whose clock stands still.
+pub async fn due(c: &mut Conn, now: i64, before: i64) -> Result<Vec<CaseRow>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM cases WHERE due_at IS NOT NULL AND due_at < $1 \
-         AND (reminded_for IS NULL OR reminded_for <> due_at OR escalated_for IS NULL OR escalated_for <> due_at) ORDER BY id"
+        "SELECT {COLUMNS} FROM cases WHERE due_at IS NOT NULL \
+         AND ((due_at < $1 AND (escalated_for IS NULL OR escalated_for <> due_at)) \
+           OR (due_at >= $1 AND due_at < $2 AND (reminded_for IS NULL OR reminded_for <> due_at))) \
+         AND id NOT IN (SELECT case_id FROM case_pauses WHERE measure_id IS NULL AND ended_at IS NULL) ORDER BY id"
     )))
+    .bind(now)
     .bind(before)
     .fetch_all(&mut *c)
     .await?;
@@ -604,13 +608,17 @@ pub struct Measure {
     pub extension_reason: Option<String>,
     pub released_at: Option<i64>,
     pub release_reason: Option<String>,
+    pub emergency: bool,
+    pub approved_by: Option<i64>,
+    pub approved_at: Option<i64>,
     pub due_at: i64,
     pub reminded_for: Option<i64>,
     pub escalated_for: Option<i64>,
 }
 
 const MEASURE_COLUMNS: &str = "id, case_id, number, kind, item_code, place, inventory, reason, decided_at, limit_days, \
-    extended_at, extension_reason, released_at, release_reason, due_at, reminded_for, escalated_for";
+    extended_at, extension_reason, released_at, release_reason, emergency, approved_by, approved_at, due_at, reminded_for, \
+    escalated_for";
 
 fn measure(r: &crate::store::Row) -> Measure {
     Measure {
@@ -628,16 +636,19 @@ fn measure(r: &crate::store::Row) -> Measure {
         extension_reason: r.get(11),
         released_at: r.get(12),
         release_reason: r.get(13),
-        due_at: r.get(14),
-        reminded_for: r.get(15),
-        escalated_for: r.get(16),
+        emergency: r.get::<i64, _>(14) != 0,
+        approved_by: r.get(15),
+        approved_at: r.get(16),
+        due_at: r.get(17),
+        reminded_for: r.get(18),
+        escalated_for: r.get(19),
     }
 }
 
 pub async fn insert_measure(c: &mut Conn, m: &Measure, by: Option<i64>) -> Result<i64> {
     Ok(sqlx::query(
         "INSERT INTO coercive_measures (case_id, number, kind, item_code, place, inventory, reason, decided_at, limit_days, due_at, \
-         created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         created_by, emergency, approved_by, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(m.case_id)
     .bind(&m.number)
@@ -650,6 +661,9 @@ pub async fn insert_measure(c: &mut Conn, m: &Measure, by: Option<i64>) -> Resul
     .bind(m.limit_days)
     .bind(m.due_at)
     .bind(by)
+    .bind(i64::from(m.emergency))
+    .bind(m.approved_by)
+    .bind(m.approved_at)
     .fetch_one(&mut *c)
     .await?
     .get(0))
@@ -665,21 +679,41 @@ pub async fn measures(c: &mut Conn, case: i64) -> Result<Vec<Measure>> {
     Ok(rows.iter().map(measure).collect())
 }
 
-pub async fn measures_due(c: &mut Conn, before: i64) -> Result<Vec<Measure>> {
+/// Measures to remind of or escalate (as [`due`] does for cases); an approved measure whose clock
+/// stands still for testing is left out.
+pub async fn measures_due(c: &mut Conn, now: i64, before: i64) -> Result<Vec<Measure>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE released_at IS NULL AND due_at < $1 \
-         AND (reminded_for IS NULL OR reminded_for <> due_at OR escalated_for IS NULL OR escalated_for <> due_at) ORDER BY id"
+        "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE released_at IS NULL \
+         AND ((due_at < $1 AND (escalated_for IS NULL OR escalated_for <> due_at)) \
+           OR (due_at >= $1 AND due_at < $2 AND (reminded_for IS NULL OR reminded_for <> due_at))) \
+         AND (approved_at IS NULL OR id NOT IN (SELECT measure_id FROM case_pauses WHERE measure_id IS NOT NULL AND ended_at IS NULL)) \
+         ORDER BY id"
     )))
+    .bind(now)
     .bind(before)
     .fetch_all(&mut *c)
     .await?;
     Ok(rows.iter().map(measure).collect())
 }
 
-pub async fn save_measure(c: &mut Conn, m: &Measure) -> Result<()> {
-    sqlx::query(
+pub async fn measure_by_id(c: &mut Conn, case: i64, id: i64) -> Result<Option<Measure>> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE case_id = $1 AND id = $2"
+    )))
+    .bind(case)
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(r.as_ref().map(measure))
+}
+
+/// Writes a changed measure if it is still as `before` was read (in force, its limit and approval
+/// as then); false when someone changed it meanwhile, and nothing is written.
+pub async fn save_measure(c: &mut Conn, m: &Measure, before: &Measure) -> Result<bool> {
+    let n = sqlx::query(
         "UPDATE coercive_measures SET limit_days = $1, extended_at = $2, extension_reason = $3, released_at = $4, \
-         release_reason = $5, due_at = $6, reminded_for = $7, escalated_for = $8 WHERE id = $9",
+         release_reason = $5, due_at = $6, reminded_for = $7, escalated_for = $8, approved_by = $9, approved_at = $10 \
+         WHERE id = $11 AND released_at IS NULL AND limit_days = $12 AND COALESCE(approved_at, 0) = $13",
     )
     .bind(m.limit_days)
     .bind(m.extended_at)
@@ -689,10 +723,15 @@ pub async fn save_measure(c: &mut Conn, m: &Measure) -> Result<()> {
     .bind(m.due_at)
     .bind(m.reminded_for)
     .bind(m.escalated_for)
+    .bind(m.approved_by)
+    .bind(m.approved_at)
     .bind(m.id)
+    .bind(before.limit_days)
+    .bind(before.approved_at.unwrap_or(0))
     .execute(&mut *c)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// A stretch of time the law does not count.
@@ -741,11 +780,35 @@ pub async fn end_pause(c: &mut Conn, pause: i64, at: i64) -> Result<()> {
 }
 
 /// How long the clock of the case (measure `None`) or of a measure stood still, up to `now` for a
-/// pause still running.
+/// pause still running. Overlapping pauses (testing during a hearing) count once.
 pub fn paused_ms(pauses: &[Pause], measure: Option<i64>, now: i64) -> i64 {
-    pauses
+    let mut spans: Vec<(i64, i64)> = pauses
         .iter()
         .filter(|p| p.measure_id == measure)
-        .map(|p| p.ended_at.unwrap_or(now).max(p.started_at) - p.started_at)
-        .sum()
+        .map(|p| (p.started_at, p.ended_at.unwrap_or(now).max(p.started_at)))
+        .collect();
+    spans.sort_unstable();
+    let (mut total, mut reach) = (0, i64::MIN);
+    for (start, end) in spans {
+        let from = start.max(reach);
+        if end > from {
+            total += end - from;
+        }
+        reach = reach.max(end);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pause, paused_ms};
+
+    #[test]
+    fn overlapping_pauses_count_once_and_a_running_one_until_now() {
+        let p =
+            |id, start, end| Pause { id, measure_id: None, reason: "testing".into(), started_at: start, ended_at: end };
+        assert_eq!(paused_ms(&[p(1, 0, Some(10)), p(2, 5, Some(20))], None, 100), 20);
+        assert_eq!(paused_ms(&[p(1, 0, Some(10)), p(2, 30, None)], None, 100), 80);
+        assert_eq!(paused_ms(&[p(1, 0, Some(10)), p(2, 2, Some(3))], None, 100), 10);
+    }
 }

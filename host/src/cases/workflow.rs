@@ -130,11 +130,18 @@ async fn works(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) ->
     Ok(caller.has(Role::Officer) && store::is_officer_of(c, k.id, caller.user_id).await?)
 }
 
-/// Which stored version's rules were in force on the day the act ended (a continuing act: its
-/// end, APL art. 36): the one whose in-force dates hold that day and started latest; the active
-/// version when none does.
+/// Which version's rules were in force on the day the act ended (a continuing act: its end, APL
+/// art. 36): among the versions that have served the domain (installed, activated or rolled back to
+/// by an admin; never one merely published, nor a quarantined one), the one whose in-force dates
+/// hold that day and that started latest; the active version when none does.
 pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> Result<(String, String)> {
     let versions = crate::plugins::lifecycle::versions(c, Some(domain)).await?;
+    let served: std::collections::BTreeSet<String> = crate::plugins::lifecycle::activations(c, domain)
+        .await?
+        .into_iter()
+        .filter(|a| a.mode == "active")
+        .map(|a| a.version)
+        .collect();
     let date_of = |v: &Value| {
         let (y, m, d) = (v["year"].as_i64()?, v["month"].as_i64()?, v["day"].as_i64()?);
         Day::parse(&format!("{y:04}-{m:02}-{d:02}"))
@@ -142,7 +149,7 @@ pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> 
     // (starts, version order, version, its dates in words)
     type Candidate = (Day, (Vec<u64>, bool), String, String);
     let mut best: Option<Candidate> = None;
-    for v in &versions {
+    for v in versions.iter().filter(|v| served.contains(&v.version) && v.quarantined_at.is_none()) {
         let range = &v.manifest["in_force"];
         let Some(from) = date_of(&range["from"]) else { continue };
         let until = date_of(&range["until"]);
@@ -167,7 +174,7 @@ pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> 
             let v = active.manifest().version.clone();
             Ok((
                 v.clone(),
-                format!("{domain} {v}: no stored version is in force on {act_end}; the active version was pinned"),
+                format!("{domain} {v}: no version that served is in force on {act_end}; the active version was pinned"),
             ))
         }
     }
@@ -195,8 +202,6 @@ pub struct OpenIn {
     pub act_end_date: Option<String>,
     #[serde(default)]
     pub safety_harmed: bool,
-    /// When a patrol found it, `YYYY-MM-DD` (today by default).
-    pub discovered_on: Option<String>,
 }
 
 /// Opens a case (立案, APL art. 54).
@@ -256,19 +261,11 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
             let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
             (None, d, received.start_ms(), Some(rf))
         }
+        // Found on patrol now: the case is opened when the act is discovered (APL art. 54), and
+        // that is the day the limitation period is measured to.
         "patrol" => {
-            let found = match input.discovered_on.as_deref() {
-                Some(s) => {
-                    let d = day(s, "discovered_on")?;
-                    if d > today || d < act {
-                        return Err(invalid("discovered_on", "out-of-range", "between the act and today"));
-                    }
-                    d.start_ms()
-                }
-                None => now,
-            };
             let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
-            (None, d, found, None)
+            (None, d, now, None)
         }
         _ => return Err(invalid("source", "invalid-choice", "report, patrol or referral")),
     };
@@ -417,6 +414,10 @@ pub enum Action {
     AssignOfficers {
         officers: Vec<String>,
     },
+    /// A summary-procedure case that turns out to need the general procedure.
+    ConvertToGeneral {
+        reason: String,
+    },
     /// 调查取证: needs two officers certified for the domain (APL art. 42).
     StartInvestigation,
     /// The on-site inspection record, checked by the domain's `inspection` form.
@@ -448,16 +449,19 @@ pub enum Action {
     },
     /// 事先告知书: the notice of intended penalty (APL art. 44).
     IssueNotice,
-    /// The notice reached the party: the window to ask for a hearing opens.
+    /// The notice reached the party (RFC 3339; now when not given): the hearing window opens.
     ServeNotice {
         how: String,
+        served_at: Option<String>,
     },
     /// The party's statement and defence (APL art. 45).
     RecordStatement {
         text: String,
     },
-    /// The party asks for a hearing within the window (APL art. 64).
-    RequestHearing,
+    /// The party asked for a hearing (when: RFC 3339, now by default), within the window (APL art. 64).
+    RequestHearing {
+        requested_at: Option<String>,
+    },
     /// The party gives up its hearing and statement.
     WaiveHearing,
     /// When and where; at least seven working days after the hearing notice.
@@ -483,24 +487,29 @@ pub enum Action {
         fine_fen: Option<i64>,
         reason: Option<String>,
     },
-    /// The decision reached the party (APL art. 61).
+    /// The decision reached the party (APL art. 61), when (RFC 3339; now by default).
     ServeDecision {
         how: String,
+        served_at: Option<String>,
     },
+    /// The party paid, on that day (`YYYY-MM-DD`; today by default): the fine and any surcharge.
     RecordPayment {
         paid_fen: i64,
         receipt: String,
+        paid_on: Option<String>,
     },
-    /// 结案: executed, or (with a note) handed to the court for enforcement.
+    /// 催告: the written demand to pay before enforcement (ACL art. 35), once the time to pay ran out.
+    IssueDemand,
+    /// 结案: executed; or, unpaid after the demand, with a note of the application to the court.
     Close {
         note: String,
     },
-    /// 不予处罚: with the legal reason.
+    /// 不予处罚: with the legal reason; the head's decision (APL art. 57).
     CloseWithoutPenalty {
         reason: String,
         note: String,
     },
-    /// 移送: to another agency.
+    /// 移送: to another agency; the head's decision (APL art. 57).
     ReferOut {
         agency: String,
         reason: String,
@@ -521,6 +530,7 @@ impl Action {
     fn name(&self) -> &'static str {
         match self {
             Action::AssignOfficers { .. } => "assign-officers",
+            Action::ConvertToGeneral { .. } => "convert-to-general",
             Action::StartInvestigation => "start-investigation",
             Action::RecordInspection { .. } => "record-inspection",
             Action::RecordFacts { .. } => "record-facts",
@@ -530,7 +540,7 @@ impl Action {
             Action::IssueNotice => "issue-notice",
             Action::ServeNotice { .. } => "serve-notice",
             Action::RecordStatement { .. } => "record-statement",
-            Action::RequestHearing => "request-hearing",
+            Action::RequestHearing { .. } => "request-hearing",
             Action::WaiveHearing => "waive-hearing",
             Action::ScheduleHearing { .. } => "schedule-hearing",
             Action::HoldHearing { .. } => "hold-hearing",
@@ -540,6 +550,7 @@ impl Action {
             Action::DecideSummary { .. } => "decide-summary",
             Action::ServeDecision { .. } => "serve-decision",
             Action::RecordPayment { .. } => "record-payment",
+            Action::IssueDemand => "issue-demand",
             Action::Close { .. } => "close",
             Action::CloseWithoutPenalty { .. } => "close-without-penalty",
             Action::ReferOut { .. } => "refer-out",
@@ -562,9 +573,11 @@ pub const NO_PENALTY: [(&str, &str); 7] = [
     ("no-current-rule", "现行规定不再处罚该行为（行政处罚法第三十七条）"),
 ];
 
-/// What an action leaves besides the case row: documents to make, messages to send.
+/// What an action leaves besides the case row: numbers to take and documents to make inside the
+/// transaction, the record's detail, a message to send.
 #[derive(Default)]
 struct Effects {
+    numbers: Vec<&'static str>,
     documents: Vec<&'static str>,
     record: Value,
     event: Option<&'static str>,
@@ -622,20 +635,23 @@ async fn assess_with(plugin: Option<(&Arc<Plugin>, bool)>, item: &str, facts: &[
     Assessed { version: p.manifest().version.clone(), sha256: p.sha256.clone(), reference_at: at, outcome }
 }
 
-/// The pinned version, with whether it may be called (a quarantined version is not).
-async fn pinned_plugin(state: &AppState, k: &CaseRow) -> Result<(Arc<Plugin>, bool)> {
-    let p = state.registry.version(&k.domain, &k.plugin_version).await.map_err(|e| {
+/// The case's pinned version, loaded before any connection is held (a first load reads it from
+/// the database).
+async fn load_pinned(state: &AppState, k: &CaseRow) -> Result<Arc<Plugin>> {
+    state.registry.version(&k.domain, &k.plugin_version).await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "pinned-version",
             format!("the case's rules cannot be loaded: {e}"),
         )
-    })?;
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let quarantined = crate::plugins::lifecycle::version(&mut c, &k.domain, &k.plugin_version)
+    })
+}
+
+/// Whether the pinned version may be called: a quarantined version is not.
+async fn callable(c: &mut Conn, k: &CaseRow) -> Result<bool> {
+    Ok(crate::plugins::lifecycle::version(c, &k.domain, &k.plugin_version)
         .await?
-        .is_some_and(|v| v.quarantined_at.is_some());
-    Ok((p, !quarantined))
+        .is_none_or(|v| v.quarantined_at.is_none()))
 }
 
 /// Unix seconds of the last moment of the day the act ended: the reference time of the rules
@@ -646,13 +662,18 @@ fn act_reference(k: &CaseRow) -> i64 {
 
 /// Both assessments of the lighter-law rule: under the pinned version at the time of the act, and
 /// under the version serving now at the current time.
-async fn both(state: &AppState, k: &CaseRow, item: &str, facts: &[FieldValue]) -> Result<(Assessed, Assessed)> {
-    let (pinned, callable) = pinned_plugin(state, k).await?;
-    let old = assess_with(Some((&pinned, callable)), item, facts, act_reference(k)).await;
+async fn both(
+    state: &AppState,
+    k: &CaseRow,
+    pinned: (&Arc<Plugin>, bool),
+    item: &str,
+    facts: &[FieldValue],
+) -> (Assessed, Assessed) {
+    let old = assess_with(Some(pinned), item, facts, act_reference(k)).await;
     let snapshot = state.registry.snapshot();
     let current = snapshot.served(&k.domain).map(|s| (&s.plugin, !s.manual));
     let new = assess_with(current, item, facts, now_ms() / 1000).await;
-    Ok((old, new))
+    (old, new)
 }
 
 fn fine_yuan_limit(k: &CaseRow, person: i64, organisation: i64) -> i64 {
@@ -675,7 +696,7 @@ fn legal_review_reasons(
     if penalties.iter().any(|p| lighter::gravity(&p.kind) >= 3) {
         why.push("a penalty on licences, business or practice: the party's major rights (APL art. 58(1)(2))".into());
     }
-    if k.progress.hearing.as_ref().is_some_and(|h| h.held_at.is_some()) {
+    if k.progress.heard {
         why.push("a hearing was held (APL art. 58(1)(2))".into());
     }
     if complex {
@@ -859,16 +880,78 @@ fn static_band(
     Ok((a, band))
 }
 
+/// When something happened, as an officer records it after the fact: RFC 3339, not in the future,
+/// not before `earliest`; now when not given.
+fn when(s: Option<&str>, field: &str, earliest: i64, now: i64) -> Result<i64> {
+    let Some(s) = s else { return Ok(now) };
+    let (at, _) = crate::intake::parse_rfc3339(s)
+        .ok_or_else(|| invalid(field, "invalid-datetime", "an RFC 3339 date and time"))?;
+    if at > now + 300_000 || at < earliest {
+        return Err(invalid(field, "out-of-range", format!("between {} and now", rfc3339(earliest))));
+    }
+    Ok(at)
+}
+
+/// The number a document of `kind` gets: 综执罚告〔2026〕3号.
+fn number_for(s: &CaseSettings, kind: &str, year: i64, n: i64) -> String {
+    let word = match kind {
+        "notice" => "罚告",
+        "hearing" => "听通",
+        "decision" => "罚决",
+        "referral" => "移",
+        "demand" => "催",
+        _ => "文",
+    };
+    format!("{}{word}〔{year}〕{n}号", s.document_prefix)
+}
+
+fn give_number(k: &mut CaseRow, kind: &str, number: String) {
+    let p = &mut k.progress;
+    match kind {
+        "notice" => p.notice.iter_mut().for_each(|n| n.number = number.clone()),
+        "hearing" => p.hearing.iter_mut().for_each(|h| h.notice_number = Some(number.clone())),
+        "decision" => p.decision.iter_mut().for_each(|d| d.number = number.clone()),
+        "referral" => p.referral_out.iter_mut().for_each(|r| r.number = number.clone()),
+        "demand" => p.demand.iter_mut().for_each(|d| d.number = number.clone()),
+        _ => {}
+    }
+}
+
+/// Whether the caller heads the case's team: its lead, or a leader over it (APL art. 57's
+/// 负责人; ACL art. 18's).
+fn heads(caller: &Principal, org: &OrgIndex, k: &CaseRow) -> bool {
+    let dept = org.team(k.team_id).map(|t| t.department_id);
+    caller.acts_for_team(&[Role::TeamLead], k.team_id, org)
+        || caller.grants.iter().any(|g| {
+            g.role == Role::Leader && (g.scope == Scope::All || Some(&g.scope) == dept.map(Scope::Department).as_ref())
+        })
+}
+
+/// The validation errors of a form as one API error naming the first field.
+fn form_error(errors: &[crate::plugins::bindings::FieldError]) -> ApiError {
+    let mut e = invalid(&errors[0].field, "invalid-form", format!("{}: {}", errors[0].field, errors[0].message.en));
+    e.details = serde_json::to_value(errors).ok().map(Box::new);
+    e
+}
+
+/// The fine a proposal really imposes: only where one of its penalties is a fine.
+fn imposed_fine(penalties: &[crate::plugins::bindings::Penalty], fine: Option<i64>) -> Option<i64> {
+    fine.filter(|_| penalties.iter().any(|p| matches!(p.kind, PenaltyKind::Fine(_))))
+}
+
 /// Runs an action on a case; the case as it now is.
 pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, action: Action) -> Result<Value> {
     let (mut k, org) = visible(state, caller, id).await?;
+    // Loaded before a connection is held: a first load reads the component from the database.
+    let pinned = load_pinned(state, &k).await?;
     let s = &state.cases;
     let cal = &state.intake.calendar;
     let now = now_ms();
     let name = action.name();
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let pinned_callable = callable(&mut c, &k).await?;
     let worker = works(&mut c, caller, &org, &k).await?;
-    let lead = caller.acts_for_team(&[Role::TeamLead], k.team_id, &org);
+    let head = heads(caller, &org, &k);
     let officer_action = !matches!(action, Action::Approve { .. } | Action::Reject { .. });
     if officer_action && !worker {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
@@ -879,13 +962,16 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
     let mut fx = Effects::default();
     let mut pending_officers: Vec<i64> = Vec::new();
     let mut pending_assessments: Vec<(&'static str, String, Vec<FieldValue>, Assessed)> = Vec::new();
-    let mut pending_evidence: Option<(String, Value)> = None;
+    let mut pending_evidence: Option<Value> = None;
     let mut pause_change: Option<Option<String>> = None;
     let mut approval_change: Option<(i64, &'static str, String)> = None;
     let mut new_round: Option<Vec<String>> = None;
+    // A final approval checks one act, one fine again inside the transaction, serialised.
+    let mut gate_in_tx: Option<Option<i64>> = None;
     let steps = store::steps(&mut c, k.id).await?;
     let pauses = store::pauses(&mut c, k.id).await?;
     let officers = store::officers(&mut c, k.id, &k.domain).await?;
+    let open_case_pause = pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none());
     let today = crate::store::today_cst();
     match action {
         Action::AssignOfficers { officers: logins } => {
@@ -894,7 +980,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING],
                 "assigning officers",
             )?;
-            if !lead && !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
+            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
                 return Err(ApiError::forbidden("the team lead assigns officers"));
             }
             if logins.is_empty() {
@@ -918,6 +1004,15 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 pending_officers.push(u.id);
             }
             fx.record = json!({"officers": logins});
+        }
+        Action::ConvertToGeneral { reason } => {
+            need_stage(&k, &[stage::OPENED], "changing the procedure")?;
+            if k.procedure != "summary" {
+                return Err(refused("wrong-procedure", "the case is under the general procedure already"));
+            }
+            let reason = text(&reason, "reason", 5, 1000)?;
+            k.procedure = "general".into();
+            fx.record = json!({"reason": reason});
         }
         Action::StartInvestigation => {
             need_stage(&k, &[stage::OPENED], "starting the investigation")?;
@@ -945,28 +1040,18 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         }
         Action::RecordInspection { values } => {
             need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording an inspection")?;
-            let (p, callable) = pinned_plugin(state, &k).await?;
-            if callable {
-                let errors = p.validate("inspection", values.clone(), now / 1000).await?;
+            if pinned_callable {
+                let errors = pinned.validate("inspection", values.clone(), now / 1000).await?;
                 if !errors.is_empty() {
-                    let mut e = invalid(
-                        &errors[0].field,
-                        "invalid-form",
-                        format!("{}: {}", errors[0].field, errors[0].message.en),
-                    );
-                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
-                    return Err(e);
+                    return Err(form_error(&errors));
                 }
             }
-            pending_evidence =
-                Some(("inspection".into(), json!({"form": "inspection", "values": values, "checked": callable})));
-            fx.record =
-                json!({"form": "inspection", "checked_by": if callable { Some(&k.plugin_version) } else { None }});
+            pending_evidence = Some(json!({"form": "inspection", "values": values, "checked": pinned_callable}));
+            fx.record = json!({"form": "inspection", "checked_by": pinned_callable.then_some(&k.plugin_version)});
         }
         Action::RecordFacts { item, facts } => {
             need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording the facts")?;
-            let (p, callable) = pinned_plugin(state, &k).await?;
-            let it = p.data().checklist.iter().find(|i| i.code == item).ok_or_else(|| {
+            let it = pinned.data().checklist.iter().find(|i| i.code == item).ok_or_else(|| {
                 invalid("item", "unknown-item", format!("no item {item} in {} {}", k.domain, k.plugin_version))
             })?;
             if it.kind != ItemKind::Penalty {
@@ -976,16 +1061,10 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                     "a coercive measure is decided as a measure, not as the case's item",
                 ));
             }
-            if callable {
-                let errors = p.validate("case-facts", facts.clone(), act_reference(&k)).await?;
+            if pinned_callable {
+                let errors = pinned.validate("case-facts", facts.clone(), act_reference(&k)).await?;
                 if !errors.is_empty() {
-                    let mut e = invalid(
-                        &errors[0].field,
-                        "invalid-form",
-                        format!("{}: {}", errors[0].field, errors[0].message.en),
-                    );
-                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
-                    return Err(e);
+                    return Err(form_error(&errors));
                 }
             }
             k.item_code = Some(item.clone());
@@ -1000,7 +1079,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 .clone()
                 .zip(k.facts.clone())
                 .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
-            let (old, new) = both(state, &k, &item, &facts).await?;
+            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
             fx.record = json!({"item": item, "pinned": {"version": old.version, "outcome": old.outcome}, "current": {"version": new.version, "outcome": new.outcome}});
             pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
             pending_assessments.push(("current", item, facts, new));
@@ -1012,7 +1091,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 .clone()
                 .zip(k.facts.clone())
                 .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
-            let (old, new) = both(state, &k, &item, &facts).await?;
+            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
             let (applied, applies, because, manual) = match applicable(&old, &new) {
                 Ok((applies, because)) => {
                     let a =
@@ -1027,8 +1106,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                             "a version cannot be called (manual mode): name the tier from the published checklist",
                         )
                     })?;
-                    let (p, _) = pinned_plugin(state, &k).await?;
-                    let (a, _) = static_band(&p, &item, &tier, &facts)?;
+                    let (a, _) = static_band(&pinned, &item, &tier, &facts)?;
                     (
                         a,
                         Applies::Pinned,
@@ -1109,8 +1187,21 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                     "the tier imposes only optional penalties: name at least one",
                 ));
             }
-            let fine_for_gates = fine_fen.filter(|_| penalties.iter().any(|p| matches!(p.kind, PenaltyKind::Fine(_))));
-            decision_gates(&mut c, &k, fine_for_gates).await?;
+            let fine = imposed_fine(&penalties, fine_fen);
+            // APL art. 45: the party's statement and defence never make the penalty heavier.
+            if let (Some(noticed), Some(f)) = (k.progress.noticed_fine_fen, fine)
+                && f > noticed
+            {
+                return Err(invalid(
+                    "fine_fen",
+                    "heavier-than-noticed",
+                    format!(
+                        "the party was told of {}; a penalty is not made heavier after its defence (APL art. 45)",
+                        crate::plugins::check::yuan(noticed)
+                    ),
+                ));
+            }
+            decision_gates(&mut c, &k, fine).await?;
             let mut proposal = Proposal {
                 item: item.clone(),
                 pinned: old.clone(),
@@ -1123,7 +1214,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 basis: applied.basis.clone(),
                 fine_band: applied.fine_range.as_ref().map(|r| (r.min, r.max)),
                 recommended_fine_fen: applied.recommended_fine,
-                fine_fen,
+                fine_fen: fine,
                 deviation_reason: reason.filter(|_| deviates),
                 manual,
                 legal_review: Vec::new(),
@@ -1132,10 +1223,10 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 proposed_at: now,
             };
             k.proposal = Some(proposal.clone());
-            proposal.legal_review = legal_review_reasons(s, &k, &proposal.penalties, fine_fen, complex);
-            proposal.chain = chain_for(s, &k.domain, &item, fine_fen, !proposal.legal_review.is_empty(), deviates);
+            proposal.legal_review = legal_review_reasons(s, &k, &proposal.penalties, fine, complex);
+            proposal.chain = chain_for(s, &k.domain, &item, fine, !proposal.legal_review.is_empty(), deviates);
             k.legal_review = if proposal.legal_review.is_empty() { "none".into() } else { "required".into() };
-            fx.record = json!({"item": item, "tier": proposal.tier, "fine_fen": fine_fen, "applies": applies, "because": proposal.applies_because,
+            fx.record = json!({"item": item, "tier": proposal.tier, "fine_fen": fine, "applies": applies, "because": proposal.applies_because,
                                "pinned": {"version": old.version, "sha256": old.sha256}, "current": {"version": new.version, "sha256": new.sha256},
                                "deviation_reason": proposal.deviation_reason, "chain": proposal.chain, "legal_review": proposal.legal_review});
             k.proposal = Some(proposal);
@@ -1151,13 +1242,17 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         }
         Action::IssueNotice => {
             need_stage(&k, &[stage::INVESTIGATING], "issuing the notice")?;
+            if open_case_pause {
+                return Err(refused(
+                    "clock-stopped",
+                    "testing or appraisal is under way: restart the clock (resume) before concluding",
+                ));
+            }
             let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "propose the penalty first"))?;
-            let (plugin, _) = pinned_plugin(state, &k).await?;
             let hearing_available =
-                plugin.data().checklist.iter().find(|i| i.code == p.item).is_some_and(|i| i.hearing_available);
-            let n = store::next_number(&mut c, "notice", year_of(now)).await?;
+                pinned.data().checklist.iter().find(|i| i.code == p.item).is_some_and(|i| i.hearing_available);
             k.progress.notice = Some(Notice {
-                number: format!("{}罚告〔{}〕{}号", s.document_prefix, year_of(now), n),
+                number: String::new(),
                 issued_at: now,
                 hearing_available,
                 served_at: None,
@@ -1166,23 +1261,29 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 waived_at: None,
                 statements: Vec::new(),
             });
+            k.progress.noticed_fine_fen = match (k.progress.noticed_fine_fen, p.fine_fen) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             k.stage = stage::NOTICE.into();
+            fx.numbers.push("notice");
             fx.documents.push("notice");
-            fx.record = json!({"number": k.progress.notice.as_ref().map(|n| &n.number), "hearing_available": hearing_available});
+            fx.record = json!({"hearing_available": hearing_available, "fine_fen": p.fine_fen});
         }
-        Action::ServeNotice { how } => {
+        Action::ServeNotice { how, served_at } => {
             need_stage(&k, &[stage::NOTICE], "serving the notice")?;
             let how = text(&how, "how", 2, 200)?;
             let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
             if n.served_at.is_some() {
                 return Err(refused("already-served", "the notice was served already"));
             }
-            n.served_at = Some(now);
+            let at = when(served_at.as_deref(), "served_at", n.issued_at, now)?;
+            n.served_at = Some(at);
             n.served_how = Some(how.clone());
-            // APL art. 64: the party may ask within five (working) days of the notice.
-            n.window_ends = Some(cal.end_of_working_days(now, s.hearing_request_days));
+            // APL art. 64, 85: the party may ask within five working days of the notice.
+            n.window_ends = Some(cal.end_of_working_days(at, s.hearing_request_days));
             fx.documents.push("notice-receipt");
-            fx.record = json!({"how": how, "window_ends": n.window_ends.map(rfc3339)});
+            fx.record = json!({"how": how, "served_at": rfc3339(at), "window_ends": n.window_ends.map(rfc3339)});
         }
         Action::RecordStatement { text: t } => {
             need_stage(&k, &[stage::NOTICE, stage::HEARING], "recording the party's statement")?;
@@ -1191,24 +1292,28 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             n.statements.push(t.clone());
             fx.record = json!({"statement": t});
         }
-        Action::RequestHearing => {
+        Action::RequestHearing { requested_at } => {
             need_stage(&k, &[stage::NOTICE], "a hearing request")?;
             let n = k.progress.notice.as_ref().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            let ends = n.window_ends.ok_or_else(|| refused("not-served", "the notice has not been served"))?;
+            let (served, ends) = n
+                .served_at
+                .zip(n.window_ends)
+                .ok_or_else(|| refused("not-served", "the notice has not been served"))?;
             if !n.hearing_available {
                 return Err(refused("no-hearing", "no hearing may be asked for this item (APL art. 63)"));
             }
             if n.waived_at.is_some() {
                 return Err(refused("waived", "the party gave up its hearing"));
             }
-            if now > ends {
+            let at = when(requested_at.as_deref(), "requested_at", served, now)?;
+            if at > ends {
                 return Err(refused(
                     "hearing-window-closed",
                     format!("the party could ask for a hearing until {} (APL art. 64)", rfc3339(ends)),
                 ));
             }
             k.progress.hearing = Some(Hearing {
-                requested_at: now,
+                requested_at: at,
                 notice_number: None,
                 notified_at: None,
                 hearing_at: None,
@@ -1219,7 +1324,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             k.stage = stage::HEARING.into();
             // The decision clock stops for the hearing.
             pause_change = Some(Some("hearing".into()));
-            fx.record = json!({"requested_at": rfc3339(now)});
+            fx.record = json!({"requested_at": rfc3339(at)});
         }
         Action::WaiveHearing => {
             need_stage(&k, &[stage::NOTICE], "waiving the hearing")?;
@@ -1248,15 +1353,14 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                     ),
                 ));
             }
-            let n = store::next_number(&mut c, "hearing", year_of(now)).await?;
             let h = k.progress.hearing.as_mut().ok_or_else(|| refused("no-hearing", "no hearing was asked"))?;
             if h.held_at.is_some() {
                 return Err(refused("held", "the hearing was held already"));
             }
-            h.notice_number = Some(format!("{}听通〔{}〕{}号", s.document_prefix, year_of(now), n));
             h.notified_at = Some(now);
             h.hearing_at = Some(at);
             h.place = Some(place.clone());
+            fx.numbers.push("hearing");
             fx.documents.push("hearing-notice");
             fx.record = json!({"hearing_at": rfc3339(at), "place": place});
         }
@@ -1272,6 +1376,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             }
             h.held_at = Some(now);
             h.record = Some(record);
+            k.progress.heard = true;
             k.stage = stage::NOTICE.into();
             // APL art. 58: a heard case is reviewed before it is decided.
             k.legal_review = "required".into();
@@ -1289,7 +1394,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             let served = n.served_at.ok_or_else(|| {
                 refused(
                     "notice-not-served",
-                    "no decision before the notice of intended penalty is served (APL art. 44)",
+                    "no decision before the notice of intended penalty is served (APL art. 44, 62)",
                 )
             })?;
             let heard = k.progress.hearing.as_ref().is_some_and(|h| h.held_at.is_some());
@@ -1316,7 +1421,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         Action::Approve { comment } => {
             need_stage(&k, &[stage::APPROVAL], "approval")?;
             let step = open_step(&steps, k.progress.approval_round)?;
-            may_approve(caller, &org, &k, &officers, step)?;
+            may_approve(caller, &org, &k, &officers, &steps, step)?;
             let comment = comment.unwrap_or_default();
             approval_change = Some((step.id, "approved", comment.clone()));
             let last = !steps.iter().any(|x| x.round == step.round && x.step > step.step);
@@ -1326,23 +1431,44 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             fx.record = json!({"step": step.step, "role": step.role, "comment": comment, "final": last});
             if last {
                 let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "the proposal is gone"))?;
-                decision_gates(&mut c, &k, p.fine_fen).await?;
                 if k.legal_review == "required" {
                     return Err(refused("legal-review-required", "no decision without the legal review (APL art. 58)"));
                 }
-                let n = store::next_number(&mut c, "decision", year_of(now)).await?;
+                // APL art. 37 speaks of the rules at the decision: assessed again now, the lighter
+                // rule must still give what was approved.
+                if !p.manual {
+                    let facts = k.facts.clone().unwrap_or_default();
+                    let (old, new) = both(state, &k, (&pinned, pinned_callable), &p.item, &facts).await;
+                    let (applies, _) = applicable(&old, &new)?;
+                    let a =
+                        if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() };
+                    let same = applies == p.applies
+                        && a.is_some_and(|a| {
+                            a.tier == p.tier && a.fine_range.as_ref().map(|r| (r.min, r.max)) == p.fine_band
+                        });
+                    if !same {
+                        return Err(refused(
+                            "rules-changed",
+                            "the rules that apply changed since the proposal (a new version serves): propose again under them",
+                        ));
+                    }
+                    pending_assessments.push(("decision-pinned", p.item.clone(), facts.clone(), old));
+                    pending_assessments.push(("decision-current", p.item.clone(), facts, new));
+                }
+                gate_in_tx = Some(p.fine_fen);
                 k.progress.decision = Some(Decision {
-                    number: format!("{}罚决〔{}〕{}号", s.document_prefix, year_of(now), n),
+                    number: String::new(),
                     decided_at: now,
                     summary: false,
                     item: p.item.clone(),
                     tier: p.tier.clone(),
                     applies: p.applies,
                     penalties: p.penalties.clone(),
-                    fine_fen: p.fine_fen.filter(|_| p.penalties.iter().any(|x| matches!(x.kind, PenaltyKind::Fine(_)))),
+                    fine_fen: p.fine_fen,
                     orders: p.orders.clone(),
                 });
                 k.stage = stage::DECIDED.into();
+                fx.numbers.push("decision");
                 fx.documents.push("decision");
                 fx.event = Some("decided");
             }
@@ -1350,14 +1476,15 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         Action::Reject { comment } => {
             need_stage(&k, &[stage::APPROVAL], "approval")?;
             let step = open_step(&steps, k.progress.approval_round)?;
-            may_approve(caller, &org, &k, &officers, step)?;
+            may_approve(caller, &org, &k, &officers, &steps, step)?;
             let comment = text(&comment, "comment", 2, 2000)?;
             approval_change = Some((step.id, "rejected", comment.clone()));
-            // Back to the investigation: a new proposal, a new notice if the penalty changes.
+            // Back to the investigation: a new proposal and a new notice. What the party was
+            // told and said stays on file, and a heard case stays heard.
+            let before = json!({"notice": k.progress.notice.take(), "hearing": k.progress.hearing.take(), "proposal": k.proposal.take(),
+                                "rejected_by": caller.login, "comment": comment, "at": rfc3339(now)});
+            k.progress.history.push(before);
             k.stage = stage::INVESTIGATING.into();
-            k.proposal = None;
-            k.progress.notice = None;
-            k.progress.hearing = None;
             if k.legal_review == "passed" {
                 k.legal_review = "required".into();
             }
@@ -1373,22 +1500,23 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             if !caller.certified_for(&k.domain, &today) {
                 return Err(refused("not-certified", format!("no valid {} certificate", k.domain)));
             }
-            let (p, callable) = pinned_plugin(state, &k).await?;
-            if callable {
-                let errors = p.validate("case-facts", facts.clone(), act_reference(&k)).await?;
+            let it = pinned.data().checklist.iter().find(|i| i.code == item);
+            if !it.is_some_and(|i| i.kind == ItemKind::Penalty) {
+                return Err(invalid(
+                    "item",
+                    "unknown-item",
+                    format!("no penalty item {item} in {} {}", k.domain, k.plugin_version),
+                ));
+            }
+            if pinned_callable {
+                let errors = pinned.validate("case-facts", facts.clone(), act_reference(&k)).await?;
                 if !errors.is_empty() {
-                    let mut e = invalid(
-                        &errors[0].field,
-                        "invalid-form",
-                        format!("{}: {}", errors[0].field, errors[0].message.en),
-                    );
-                    e.details = serde_json::to_value(&errors).ok().map(Box::new);
-                    return Err(e);
+                    return Err(form_error(&errors));
                 }
             }
             k.item_code = Some(item.clone());
             k.facts = Some(facts.clone());
-            let (old, new) = both(state, &k, &item, &facts).await?;
+            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
             let (applies, because) = applicable(&old, &new)?;
             let a = if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() }
                 .cloned()
@@ -1396,8 +1524,10 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             // APL art. 51: a warning, or a fine up to 200 yuan (person) / 3,000 yuan (organisation).
             let ceiling =
                 fine_yuan_limit(&k, s.summary_max_fine_person_yuan, s.summary_max_fine_organisation_yuan) * 100;
-            let mandatory: Vec<_> = a.penalties.iter().filter(|p| !p.optional).collect();
-            if mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_))) {
+            let mandatory: Vec<_> = a.penalties.iter().filter(|p| !p.optional).cloned().collect();
+            if mandatory.is_empty()
+                || mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_)))
+            {
                 return Err(refused(
                     "not-summary",
                     "the summary procedure gives only a warning or a fine (APL art. 51)",
@@ -1407,7 +1537,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 return Err(refused(
                     "over-summary-limit",
                     format!(
-                        "the summary procedure fines at most {} here (APL art. 51): use the general procedure",
+                        "the summary procedure fines at most {} here (APL art. 51): convert the case to the general procedure",
                         crate::plugins::check::yuan(ceiling)
                     ),
                 ));
@@ -1435,8 +1565,8 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 }
                 Ok(_) => {}
             }
-            decision_gates(&mut c, &k, fine_fen).await?;
-            let n = store::next_number(&mut c, "decision", year_of(now)).await?;
+            let fine = imposed_fine(&mandatory, fine_fen);
+            gate_in_tx = Some(fine);
             k.proposal = Some(Proposal {
                 item: item.clone(),
                 pinned: old.clone(),
@@ -1444,12 +1574,12 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 applies,
                 applies_because: because,
                 tier: a.tier.clone(),
-                penalties: mandatory.iter().map(|p| (*p).clone()).collect(),
+                penalties: mandatory.clone(),
                 orders: a.orders.clone(),
                 basis: a.basis.clone(),
                 fine_band: a.fine_range.as_ref().map(|r| (r.min, r.max)),
                 recommended_fine_fen: a.recommended_fine,
-                fine_fen,
+                fine_fen: fine,
                 deviation_reason: reason.clone(),
                 manual: false,
                 legal_review: vec![],
@@ -1458,35 +1588,38 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 proposed_at: now,
             });
             k.progress.decision = Some(Decision {
-                number: format!("{}罚决〔{}〕{}号", s.document_prefix, year_of(now), n),
+                number: String::new(),
                 decided_at: now,
                 summary: true,
                 item: item.clone(),
                 tier: a.tier.clone(),
                 applies,
-                penalties: mandatory.iter().map(|p| (*p).clone()).collect(),
-                fine_fen,
+                penalties: mandatory,
+                fine_fen: fine,
                 orders: a.orders.clone(),
             });
             // Handed over on the spot (APL art. 52).
             k.progress.service = Some(Service { served_at: now, how: "当场交付".into() });
             k.stage = stage::EXECUTING.into();
+            fx.numbers.push("decision");
             fx.documents.push("decision");
             fx.documents.push("decision-receipt");
             fx.event = Some("decided");
-            fx.record = json!({"item": item, "tier": a.tier, "fine_fen": fine_fen, "applies": applies});
+            fx.record = json!({"item": item, "tier": a.tier, "fine_fen": fine, "applies": applies});
             pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
             pending_assessments.push(("current", item, facts, new));
         }
-        Action::ServeDecision { how } => {
+        Action::ServeDecision { how, served_at } => {
             need_stage(&k, &[stage::DECIDED], "serving the decision")?;
             let how = text(&how, "how", 2, 200)?;
-            k.progress.service = Some(Service { served_at: now, how: how.clone() });
+            let decided = k.progress.decision.as_ref().map_or(now, |d| d.decided_at);
+            let at = when(served_at.as_deref(), "served_at", decided, now)?;
+            k.progress.service = Some(Service { served_at: at, how: how.clone() });
             k.stage = stage::EXECUTING.into();
             fx.documents.push("decision-receipt");
-            fx.record = json!({"how": how});
+            fx.record = json!({"how": how, "served_at": rfc3339(at)});
         }
-        Action::RecordPayment { paid_fen, receipt } => {
+        Action::RecordPayment { paid_fen, receipt, paid_on } => {
             need_stage(&k, &[stage::EXECUTING], "recording a payment")?;
             let d = k.progress.decision.as_ref().ok_or_else(|| refused("no-decision", "nothing was decided"))?;
             let fine = d.fine_fen.ok_or_else(|| refused("no-fine", "the decision imposes no fine"))?;
@@ -1494,8 +1627,19 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 return Err(refused("already-paid", "the payment was recorded already"));
             }
             let served = k.progress.service.as_ref().map_or(now, |s| s.served_at);
+            let paid_at = match paid_on.as_deref() {
+                None => now,
+                Some(d) => {
+                    let day = day(d, "paid_on")?;
+                    if day < Day::of(served) || day > Day::of(now) {
+                        return Err(invalid("paid_on", "out-of-range", "between the decision's service and today"));
+                    }
+                    // The day counts whole: paid that day, at its last moment.
+                    (day.next().start_ms() - 1).min(now)
+                }
+            };
             let pay_by = super::clock::end_of_limit(cal, served, s.pay_days);
-            let surcharge = super::clock::surcharge(s, fine, pay_by, now);
+            let surcharge = super::clock::surcharge(s, fine, pay_by, paid_at);
             if paid_fen != fine + surcharge {
                 return Err(invalid(
                     "paid_fen",
@@ -1510,19 +1654,56 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             }
             let receipt = text(&receipt, "receipt", 2, 100)?;
             k.progress.payment =
-                Some(Payment { paid_at: now, fine_fen: fine, surcharge_fen: surcharge, receipt: receipt.clone() });
-            fx.record = json!({"fine_fen": fine, "surcharge_fen": surcharge, "receipt": receipt});
+                Some(Payment { paid_at, fine_fen: fine, surcharge_fen: surcharge, receipt: receipt.clone() });
+            fx.record =
+                json!({"fine_fen": fine, "surcharge_fen": surcharge, "receipt": receipt, "paid_at": rfc3339(paid_at)});
+        }
+        Action::IssueDemand => {
+            need_stage(&k, &[stage::EXECUTING], "a demand to pay")?;
+            let fine = k
+                .progress
+                .decision
+                .as_ref()
+                .and_then(|d| d.fine_fen)
+                .ok_or_else(|| refused("no-fine", "the decision imposes no fine"))?;
+            if k.progress.payment.is_some() {
+                return Err(refused("already-paid", "the fine was paid"));
+            }
+            let served = k.progress.service.as_ref().map_or(now, |s| s.served_at);
+            let pay_by = super::clock::end_of_limit(cal, served, s.pay_days);
+            if now <= pay_by {
+                return Err(refused(
+                    "not-yet-due",
+                    format!("the party may pay until {} (APL art. 67)", rfc3339(pay_by)),
+                ));
+            }
+            if k.progress.demand.is_some() {
+                return Err(refused("demanded", "the demand was issued already"));
+            }
+            // ACL art. 35–37: a written demand, and then the party may state and defend itself.
+            let due = super::clock::end_of_limit(cal, now, 10);
+            k.progress.demand = Some(super::Demand { number: String::new(), issued_at: now, due_at: due });
+            fx.numbers.push("demand");
+            fx.documents.push("demand");
+            fx.record = json!({"fine_fen": fine, "due_at": rfc3339(due)});
         }
         Action::Close { note } => {
             need_stage(&k, &[stage::EXECUTING], "closing")?;
             let note = text(&note, "note", 2, 2000)?;
             let fine = k.progress.decision.as_ref().and_then(|d| d.fine_fen);
             let unpaid = fine.is_some() && k.progress.payment.is_none();
-            if unpaid && !note.contains("强制执行") {
-                return Err(refused(
-                    "not-executed",
-                    "the fine is unpaid: close once paid, or note the application for enforcement (申请人民法院强制执行)",
-                ));
+            if unpaid {
+                // ACL art. 35, 37; APL art. 72: enforcement only after the time to pay and the
+                // written demand have both run out.
+                let demand = k.progress.demand.as_ref().ok_or_else(|| {
+                    refused("not-executed", "the fine is unpaid: close once paid, or after the written demand (issue-demand) has run out, on the application for enforcement")
+                })?;
+                if now <= demand.due_at {
+                    return Err(refused("demand-running", format!("the demand runs until {}", rfc3339(demand.due_at))));
+                }
+                if !head {
+                    return Err(ApiError::forbidden("the head applies for enforcement"));
+                }
             }
             k.progress.closing = Some(Closing {
                 reason: if unpaid { "enforcement".into() } else { "executed".into() },
@@ -1533,7 +1714,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             k.closed_at = Some(now);
             fx.documents.push("closing-report");
             fx.event = Some("closed");
-            fx.record = json!({"note": note});
+            fx.record = json!({"note": note, "unpaid": unpaid});
         }
         Action::CloseWithoutPenalty { reason, note } => {
             need_stage(
@@ -1541,9 +1722,36 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
                 &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::APPROVAL],
                 "closing without penalty",
             )?;
+            if !head {
+                return Err(ApiError::forbidden(
+                    "not to penalise is the head's decision (APL art. 57): the team lead or a leader",
+                ));
+            }
             if !NO_PENALTY.iter().any(|(code, _)| *code == reason) {
                 let codes: Vec<&str> = NO_PENALTY.iter().map(|(c, _)| *c).collect();
                 return Err(invalid("reason", "invalid-choice", format!("one of {}", codes.join(", "))));
+            }
+            if reason == "limitation"
+                && Day::of(k.discovered_at) <= super::clock::limitation_ends(k.act_end(), k.safety_harmed)
+            {
+                return Err(invalid(
+                    "reason",
+                    "not-expired",
+                    "the act was discovered within the limitation period (APL art. 36)",
+                ));
+            }
+            if reason == "no-current-rule" {
+                let rows = store::assessments(&mut c, k.id).await?;
+                let gone = rows.iter().rev().find(|r| r.purpose.ends_with("current")).is_some_and(|r| {
+                    matches!(&r.assessed.outcome, super::Outcome::Refused { code, .. } if code == "not-in-force" || code == "not-found")
+                });
+                if !gone {
+                    return Err(invalid(
+                        "reason",
+                        "current-rule-applies",
+                        "the last assessment under the current rules gave a penalty: assess again first",
+                    ));
+                }
             }
             let note = text(&note, "note", 5, 2000)?;
             k.progress.closing = Some(Closing { reason: reason.clone(), note: note.clone(), closed_at: now });
@@ -1555,18 +1763,23 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         }
         Action::ReferOut { agency, reason } => {
             need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "referring the case out")?;
+            if !head {
+                return Err(ApiError::forbidden(
+                    "a referral is the head's decision (APL art. 57): the team lead or a leader",
+                ));
+            }
             let agency = text(&agency, "agency", 2, 100)?;
             let reason = text(&reason, "reason", 5, 2000)?;
-            let n = store::next_number(&mut c, "referral", year_of(now)).await?;
             k.progress.referral_out = Some(ReferralOut {
                 agency: agency.clone(),
                 reason: reason.clone(),
-                number: format!("{}移〔{}〕{}号", s.document_prefix, year_of(now), n),
+                number: String::new(),
                 referred_at: now,
                 accepted_at: None,
                 receipt: None,
             });
             k.stage = stage::REFERRED.into();
+            fx.numbers.push("referral");
             fx.documents.push("referral");
             fx.record = json!({"agency": agency, "reason": reason});
         }
@@ -1592,7 +1805,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             if !matches!(reason.as_str(), "testing" | "appraisal") {
                 return Err(invalid("reason", "invalid-choice", "testing or appraisal (检测、检验、检疫、技术鉴定)"));
             }
-            if pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none()) {
+            if open_case_pause {
                 return Err(refused("paused", "the clock is stopped already"));
             }
             pause_change = Some(Some(reason.clone()));
@@ -1608,7 +1821,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         }
         Action::Archive => {
             need_stage(&k, &[stage::CLOSED], "archiving")?;
-            if !lead {
+            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
                 return Err(ApiError::forbidden("the team lead archives"));
             }
             if store::measures(&mut c, k.id).await?.iter().any(|m| m.released_at.is_none()) {
@@ -1620,29 +1833,33 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
         }
     }
 
-    // ---- one transaction: the case, what hangs on it, its documents, its record, its messages ----
-    let pinned_for_documents =
-        if fx.documents.is_empty() { None } else { state.registry.version(&k.domain, &k.plugin_version).await.ok() };
+    // ---- one transaction: the case, what hangs on it, its numbers and documents, its record, its messages ----
     let mut tx = state.db.write_on(&mut c).await?;
+    if let Some(fine) = gate_in_tx {
+        // One decision at a time: two cases of one party cannot both pass the gate at once.
+        state.db.serialise(&mut tx, crate::store::Lock::Decisions).await?;
+        decision_gates(&mut tx, &k, fine).await?;
+    }
+    for kind in &fx.numbers {
+        let year = year_of(now);
+        let n = store::next_number(&mut tx, kind, year).await?;
+        give_number(&mut k, kind, number_for(s, kind, year, n));
+    }
     for u in &pending_officers {
         store::add_officer(&mut tx, k.id, *u).await?;
     }
     for (purpose, item, facts, a) in &pending_assessments {
         store::add_assessment(&mut tx, k.id, purpose, &k.domain, item, facts, a, &actor.label).await?;
     }
-    if let Some((kind, form)) = &pending_evidence {
-        store::add_evidence(
-            &mut tx,
-            k.id,
-            &NewEvidence {
-                kind,
-                description: "现场检查（勘验）笔录",
-                file: None,
-                form: Some(form.clone()),
-                by: Some(caller.user_id),
-            },
-        )
-        .await?;
+    if let Some(form) = &pending_evidence {
+        let e = NewEvidence {
+            kind: "inspection",
+            description: "现场检查（勘验）笔录",
+            file: None,
+            form: Some(form.clone()),
+            by: Some(caller.user_id),
+        };
+        store::add_evidence(&mut tx, k.id, &e).await?;
     }
     match &pause_change {
         Some(Some(reason)) => store::start_pause(&mut tx, k.id, None, reason, now).await?,
@@ -1656,8 +1873,10 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
     if let Some((step, outcome, comment)) = &approval_change {
         store::decide_step(&mut tx, *step, caller.user_id, outcome, comment, now).await?;
         if *outcome == "approved"
-            && let Some(next) =
-                steps.iter().find(|x| x.round == k.progress.approval_round && x.decided_at.is_none() && x.id != *step)
+            && let Some(next) = steps
+                .iter()
+                .filter(|x| x.round == k.progress.approval_round && x.decided_at.is_none() && x.id != *step)
+                .min_by_key(|x| x.step)
         {
             store::request_step(&mut tx, next.id, now).await?;
         }
@@ -1678,8 +1897,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
     }
     let officers_now = store::officers(&mut tx, k.id, &k.domain).await?;
     for kind in &fx.documents {
-        let (number, title, html) =
-            super::documents::render(state, &k, &officers_now, kind, now, pinned_for_documents.as_deref())?;
+        let (number, title, html) = super::documents::render(state, &k, &officers_now, kind, now, Some(&pinned))?;
         store::add_document(&mut tx, k.id, kind, &number, &title, &html, &actor.label).await?;
     }
     let mut record = fx.record;
@@ -1691,8 +1909,8 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             .await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some((_, outcome, _)) = &approval_change
-        && let Some(step) = steps.iter().find(|x| x.round == k.progress.approval_round && x.decided_at.is_none())
+    if let Some((step_id, outcome, _)) = &approval_change
+        && let Some(step) = steps.iter().find(|x| x.id == *step_id)
         && let Some(asked) = step.requested_at
     {
         state.runtime.metrics().observe(
@@ -1735,6 +1953,7 @@ fn may_approve(
     org: &OrgIndex,
     k: &CaseRow,
     officers: &[store::Officer],
+    steps: &[store::Step],
     step: &store::Step,
 ) -> Result<()> {
     let dept = org.team(k.team_id).map(|t| t.department_id);
@@ -1762,6 +1981,10 @@ fn may_approve(
         || k.proposal.as_ref().is_some_and(|p| p.proposed_by == caller.login)
     {
         return Err(ApiError::forbidden("an officer of the case does not approve its own proposal"));
+    }
+    // Each step is a different person's check: nobody approves twice in one round.
+    if steps.iter().any(|x| x.round == step.round && x.decided_by.as_deref() == Some(caller.login.as_str())) {
+        return Err(ApiError::forbidden("you decided an earlier step of this round: the next step is someone else's"));
     }
     Ok(())
 }
@@ -1842,6 +2065,10 @@ pub struct MeasureIn {
     pub place: String,
     pub reason: String,
     pub inventory: Vec<InventoryLine>,
+    /// Taken on the spot in an emergency, before the head's approval (ACL art. 19): the head
+    /// approves within 24 hours or it is lifted.
+    #[serde(default)]
+    pub emergency: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
@@ -1858,6 +2085,12 @@ pub struct InventoryLine {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MeasureAction {
+    /// The head approves an emergency measure (ACL art. 19).
+    Approve,
+    /// The head does not: it is lifted at once (ACL art. 19).
+    Reject {
+        reason: String,
+    },
     /// ACL art. 25: once, by as many days again, on the head's approval.
     Extend {
         reason: String,
@@ -1871,8 +2104,22 @@ pub enum MeasureAction {
     },
 }
 
+/// ACL art. 19: an emergency measure's approval is due within 24 hours.
+const EMERGENCY_APPROVAL_MS: i64 = 24 * 3_600_000;
+
+/// A measure's next deadline: its approval while an emergency measure waits for it, else its end,
+/// the testing time not counted.
+fn measure_due(m: &Measure, pauses: &[store::Pause], now: i64) -> i64 {
+    if m.approved_at.is_none() {
+        return m.decided_at + EMERGENCY_APPROVAL_MS;
+    }
+    super::clock::end_of_days(m.decided_at, u32::try_from(m.limit_days).unwrap_or(0))
+        + store::paused_ms(pauses, Some(m.id), now)
+}
+
 pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id: i64, m: MeasureIn) -> Result<Value> {
     let (k, org) = visible(state, caller, id).await?;
+    let pinned = load_pinned(state, &k).await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     if !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
@@ -1885,8 +2132,7 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     if !matches!(m.kind.as_str(), "seal" | "seize") {
         return Err(invalid("kind", "invalid-choice", "seal or seize"));
     }
-    let (p, _) = pinned_plugin(state, &k).await?;
-    let item = p.data().checklist.iter().find(|i| i.code == m.item).ok_or_else(|| {
+    let item = pinned.data().checklist.iter().find(|i| i.code == m.item).ok_or_else(|| {
         invalid("item", "unknown-item", format!("no item {} in {} {}", m.item, k.domain, k.plugin_version))
     })?;
     if item.kind != ItemKind::CoerciveMeasure {
@@ -1907,6 +2153,28 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     }
     let place = text(&m.place, "place", 2, 200)?;
     let reason = text(&m.reason, "reason", 5, 2000)?;
+    // ACL art. 18(2): carried out by two or more officers.
+    let today = crate::store::today_cst();
+    let certified = store::officers(&mut c, k.id, &k.domain)
+        .await?
+        .iter()
+        .filter(|o| o.certified_until.as_deref().is_some_and(|u| u >= today.as_str()))
+        .count();
+    if certified < 2 {
+        return Err(refused(
+            "two-certified-officers",
+            format!(
+                "a coercive measure is taken by two or more certified officers (ACL art. 18); the case has {certified}"
+            ),
+        ));
+    }
+    // ACL art. 18(1): approved by the head before it is taken; art. 19: in an emergency, after.
+    let head = heads(caller, &org, &k);
+    if !head && !m.emergency {
+        return Err(ApiError::forbidden(
+            "a coercive measure needs the head's approval before it is taken (ACL art. 18): the team lead or a leader takes it, or record it as an emergency (ACL art. 19)",
+        ));
+    }
     let now = now_ms();
     let s = &state.cases;
     let mut tx = state.db.write_on(&mut c).await?;
@@ -1926,10 +2194,14 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
         extension_reason: None,
         released_at: None,
         release_reason: None,
-        due_at: super::clock::end_of_days(now, s.measure_days),
+        emergency: !head,
+        approved_by: head.then_some(caller.user_id),
+        approved_at: head.then_some(now),
+        due_at: 0,
         reminded_for: None,
         escalated_for: None,
     };
+    row.due_at = measure_due(&row, &[], now);
     row.id = store::insert_measure(&mut tx, &row, Some(caller.user_id)).await?;
     let officers = store::officers(&mut tx, k.id, &k.domain).await?;
     let (number, title, html) = super::documents::measure(state, &k, &officers, &row, item)?;
@@ -1940,7 +2212,8 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
         k.id,
         actor,
         "measure",
-        &json!({"measure": row.number, "kind": row.kind, "item": row.item_code, "inventory": row.inventory, "due_at": rfc3339(row.due_at)}),
+        &json!({"measure": row.number, "kind": row.kind, "item": row.item_code, "inventory": row.inventory, "emergency": row.emergency,
+                "approved": row.approved_at.is_some(), "due_at": rfc3339(row.due_at)}),
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -1958,28 +2231,55 @@ pub async fn act_on_measure(
 ) -> Result<Value> {
     let (k, org) = visible(state, caller, id).await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    if !works(&mut c, caller, &org, &k).await? {
+    let head = heads(caller, &org, &k);
+    let for_head = matches!(a, MeasureAction::Approve | MeasureAction::Reject { .. } | MeasureAction::Extend { .. });
+    if for_head && !head {
+        return Err(ApiError::forbidden("this is the head's decision (ACL art. 19, 25): the team lead or a leader"));
+    }
+    if !for_head && !head && !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
-    let mut m = store::measures(&mut c, k.id)
+    let before = store::measure_by_id(&mut c, k.id, measure)
         .await?
-        .into_iter()
-        .find(|m| m.id == measure)
         .ok_or_else(|| ApiError::not_found("measure", &measure.to_string()))?;
-    if m.released_at.is_some() {
+    if before.released_at.is_some() {
         return Err(refused("released", "the measure was released"));
     }
+    let mut m = before.clone();
     let now = now_ms();
     let s = &state.cases;
     let pauses = store::pauses(&mut c, k.id).await?;
     let open_testing = pauses.iter().find(|p| p.measure_id == Some(m.id) && p.ended_at.is_none()).map(|p| p.id);
     let mut pause: Option<Option<i64>> = None;
+    let mut document: Option<&'static str> = None;
     let record;
     match a {
+        MeasureAction::Approve => {
+            if m.approved_at.is_some() {
+                return Err(refused("approved", "the measure is approved already"));
+            }
+            m.approved_by = Some(caller.user_id);
+            m.approved_at = Some(now);
+            record =
+                json!({"measure": m.number, "action": "approve", "late": now > m.decided_at + EMERGENCY_APPROVAL_MS});
+        }
+        MeasureAction::Reject { reason } => {
+            let reason = text(&reason, "reason", 5, 2000)?;
+            if m.approved_at.is_some() {
+                return Err(refused("approved", "the measure is approved: release it instead"));
+            }
+            if let Some(p) = open_testing {
+                pause = Some(Some(p));
+            }
+            m.released_at = Some(now);
+            m.release_reason = Some(format!("负责人不予批准：{reason}"));
+            document = Some("release");
+            record = json!({"measure": m.number, "action": "reject", "reason": reason});
+        }
         MeasureAction::Extend { reason } => {
             // ACL art. 25: extended by the authority's head, once, by no more than 30 days.
-            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) && !caller.has(Role::Leader) {
-                return Err(ApiError::forbidden("an extension is approved by the head (team lead or leader)"));
+            if m.approved_at.is_none() {
+                return Err(refused("not-approved", "approve the emergency measure first"));
             }
             if m.extended_at.is_some() {
                 return Err(refused("extended-once", "a seal or seizure is extended once only (ACL art. 25)"));
@@ -1991,6 +2291,7 @@ pub async fn act_on_measure(
             m.extended_at = Some(now);
             m.extension_reason = Some(reason.clone());
             m.limit_days += i64::from(s.measure_days);
+            document = Some("extension");
             record = json!({"measure": m.number, "action": "extend", "reason": reason});
         }
         MeasureAction::StartTesting => {
@@ -2012,6 +2313,7 @@ pub async fn act_on_measure(
             }
             m.released_at = Some(now);
             m.release_reason = Some(reason.clone());
+            document = Some("release");
             record = json!({"measure": m.number, "action": "release", "reason": reason});
         }
     }
@@ -2022,22 +2324,21 @@ pub async fn act_on_measure(
         None => {}
     }
     let pauses = store::pauses(&mut tx, k.id).await?;
-    let due = super::clock::end_of_days(m.decided_at, m.limit_days as u32) + store::paused_ms(&pauses, Some(m.id), now);
+    let due = measure_due(&m, &pauses, now);
     if due != m.due_at {
         (m.reminded_for, m.escalated_for) = (None, None);
     }
     m.due_at = due;
-    store::save_measure(&mut tx, &m).await?;
-    if m.extended_at == Some(now) {
-        // ACL art. 25: the extension is told to the party in writing, with its reason.
-        let officers = store::officers(&mut tx, k.id, &k.domain).await?;
-        let (number, title, html) = super::documents::extension(state, &k, &officers, &m)?;
-        store::add_document(&mut tx, k.id, "extension", &number, &title, &html, &actor.label).await?;
+    if !store::save_measure(&mut tx, &m, &before).await? {
+        return Err(refused("changed-meanwhile", "the measure changed since it was read: look again and retry"));
     }
-    if m.released_at.is_some() {
+    if let Some(kind) = document {
         let officers = store::officers(&mut tx, k.id, &k.domain).await?;
-        let (number, title, html) = super::documents::release(state, &k, &officers, &m)?;
-        store::add_document(&mut tx, k.id, "release", &number, &title, &html, &actor.label).await?;
+        let (number, title, html) = match kind {
+            "extension" => super::documents::extension(state, &k, &officers, &m)?,
+            _ => super::documents::release(state, &k, &officers, &m)?,
+        };
+        store::add_document(&mut tx, k.id, kind, &number, &title, &html, &actor.label).await?;
     }
     let mut record = record;
     record["due_at"] = json!(rfc3339(m.due_at));

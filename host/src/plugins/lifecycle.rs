@@ -459,7 +459,7 @@ pub async fn publish(
     let mut tx = db.write().await?;
     db.serialise(&mut tx, Lock::PluginState).await?;
     let key = match signature {
-        Some(s) => trusted_key(&mut tx, &s.public_key.to_lowercase()).await?,
+        Some(s) => trusted_key(&mut tx, &s.public_key.trim().to_lowercase()).await?,
         None => None,
     };
     let key = super::signing::verify(signature, &p.sha256, &m.domain, &m.version, |_| key)
@@ -510,6 +510,53 @@ pub enum Change<'a> {
     Disable,
 }
 
+/// Clears a version's quarantine; the faults before now no longer count against it.
+async fn lift_quarantine(tx: &mut Conn, domain: &str, version: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE plugin_versions SET quarantined_at = NULL, quarantine_reason = NULL, released_at = $1 WHERE domain = $2 AND version = $3",
+    )
+    .bind(now)
+    .bind(domain)
+    .bind(version)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Lifts a version's quarantine without making it serve: cases pinned to it can be assessed under
+/// it again. Recorded in the security log.
+pub async fn release_quarantine(
+    db: &Db,
+    actor: &Actor,
+    domain: &str,
+    v: &str,
+    reason: &str,
+) -> Result<VersionRow, ApiError> {
+    let reason = reason.trim();
+    if reason.chars().count() < 5 {
+        return Err(invalid("required", "say why it is safe again, in at least 5 characters").field("reason"));
+    }
+    let mut tx = db.write().await?;
+    db.serialise(&mut tx, Lock::PluginState).await?;
+    let row =
+        version(&mut tx, domain, v).await?.ok_or_else(|| ApiError::not_found(&format!("version of {domain}"), v))?;
+    if row.quarantined_at.is_none() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not-quarantined", format!("{domain} {v} is not quarantined")));
+    }
+    lift_quarantine(&mut tx, domain, v, now_ms()).await?;
+    crate::auth::store::record(
+        &mut tx,
+        "plugin-quarantine-lifted",
+        actor,
+        None,
+        json!({"domain": domain, "version": v, "reason": reason, "quarantine_reason": row.quarantine_reason}),
+    )
+    .await?;
+    let row = version(&mut tx, domain, v).await?.ok_or_else(|| StoreError::NotFound("the version".into()))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(row)
+}
+
 /// Applies an admin's change; returns the domain's new state.
 pub async fn apply(
     db: &Db,
@@ -528,12 +575,7 @@ pub async fn apply(
                 .await?
                 .ok_or_else(|| ApiError::not_found(&format!("version of {domain_code}"), v).field("version"))?;
             if row.quarantined_at.is_some() {
-                sqlx::query("UPDATE plugin_versions SET quarantined_at = NULL, quarantine_reason = NULL WHERE domain = $1 AND version = $2")
-                    .bind(domain_code)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
+                lift_quarantine(&mut tx, domain_code, v, now).await?;
             }
             let same = current.as_ref().is_some_and(|c| c.enabled && c.active_version == v && c.mode == "active");
             if same {
@@ -628,13 +670,17 @@ pub async fn record_fault(
         .execute(&mut *tx)
         .await?;
     let since = fault.at - i64::from(policy.window_minutes) * 60_000;
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM plugin_faults WHERE domain = $1 AND version = $2 AND at > $3")
-        .bind(&fault.domain)
-        .bind(&fault.version)
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+    // Faults before an admin lifted a quarantine do not count again.
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM plugin_faults WHERE domain = $1 AND version = $2 AND at > $3 \
+         AND at > COALESCE((SELECT released_at FROM plugin_versions WHERE domain = $1 AND version = $2), 0)",
+    )
+    .bind(&fault.domain)
+    .bind(&fault.version)
+    .bind(since)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
     if policy.max_faults == 0 || n <= i64::from(policy.max_faults) {
         tx.commit().await?;
         return Ok(None);

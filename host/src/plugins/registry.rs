@@ -211,16 +211,23 @@ impl Registry {
         }
         let rows = lifecycle::domains(&mut c).await?;
         drop(c);
+        let previous = self.snapshot();
         let mut domains = BTreeMap::new();
         for row in rows.into_iter().filter(|r| r.enabled) {
             match self.version(&row.domain, &row.active_version).await {
                 Ok(plugin) => {
                     domains.insert(row.domain.clone(), Served { plugin, manual: row.mode == "manual" });
                 }
+                // The database did not answer: try again at the next poll, serving what served.
+                Err(VersionError::Store(e)) => return Err(e),
                 // A version that loaded once and no longer does (a changed contract check, a
-                // smaller ceiling): the domain is not served, and says why in the log.
+                // smaller ceiling): the domain keeps what served before, if anything, and the log
+                // says why.
                 Err(e) => {
-                    tracing::error!(domain = %row.domain, version = %row.active_version, error = %e, "cannot serve")
+                    tracing::error!(domain = %row.domain, version = %row.active_version, error = %e, "cannot serve");
+                    if let Some(s) = previous.served(&row.domain) {
+                        domains.insert(row.domain.clone(), s.clone());
+                    }
                 }
             }
         }

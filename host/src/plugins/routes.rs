@@ -27,6 +27,7 @@ pub fn routes(max_component: usize) -> Router<AppState> {
         .route("/api/v1/plugins/{domain}/rollback", post(rollback))
         .route("/api/v1/plugins/{domain}/enable", post(enable))
         .route("/api/v1/plugins/{domain}/disable", post(disable))
+        .route("/api/v1/plugins/{domain}/versions/{version}/release", post(release))
         .route("/api/v1/plugin-keys", get(list_keys).post(register_key))
         .route("/api/v1/plugin-keys/{id}", delete(revoke_key))
 }
@@ -162,7 +163,7 @@ async fn publish(
     {
         let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
         let key = match &signature {
-            Some(s) => lifecycle::trusted_key(&mut c, &s.public_key.to_lowercase()).await?,
+            Some(s) => lifecycle::trusted_key(&mut c, &s.public_key.trim().to_lowercase()).await?,
             None => None,
         };
         let (domain, version) = signature.as_ref().map_or(("", ""), |s| (s.domain.as_str(), s.version.as_str()));
@@ -285,6 +286,25 @@ async fn disable(
     ApiJson(body): ApiJson<ReasonIn>,
 ) -> Result<Json<Value>, ApiError> {
     apply(&state, &caller, ip, &domain, Change::Disable, body.reason.as_deref()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseIn {
+    reason: String,
+}
+
+/// Lifts a version's quarantine without making it serve (cases pinned to it assess again).
+async fn release(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ip: ClientIp,
+    Path((domain, version)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReleaseIn>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let row = lifecycle::release_quarantine(&state.db, &caller.actor(ip), &domain, &version, &body.reason).await?;
+    Ok(Json(serde_json::to_value(row).unwrap_or_default()))
 }
 
 #[derive(Deserialize)]

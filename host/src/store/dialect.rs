@@ -42,6 +42,8 @@ pub enum Lock {
     AuditChain = 7_221_100_453,
     /// Changing which plugin version serves a domain.
     PluginState = 7_221_100_454,
+    /// Penalty decisions: one act, one fine is checked and the fine written as one step.
+    Decisions = 7_221_100_455,
 }
 
 /// SQLite: one writer at a time. `BEGIN IMMEDIATE` takes the write lock at once: a deferred

@@ -443,6 +443,26 @@ async fn a_party_asks_for_a_hearing_which_stops_the_clock_and_brings_legal_revie
     let c = b.ok("legal", id, json!({"action": "reject", "comment": "听证中当事人提出的补办材料需核实"})).await;
     assert_eq!((stage(&c), c["case"]["legal_review"].as_str()), ("investigating", Some("required")));
     assert!(c["case"]["proposal"].is_null());
+    // What the party was told and said stays on file; a heard case stays heard; a new proposal is
+    // never heavier than the notice (APL art. 45).
+    assert_eq!(c["case"]["progress"]["heard"], true);
+    assert_eq!(c["case"]["progress"]["history"][0]["notice"]["hearing_available"], true);
+    b.refused(
+        "hz1",
+        id,
+        json!({"action": "propose", "fine_fen": 8_000_000, "reason": "复核后认为情节较重，应当从重"}),
+        422,
+        "heavier-than-noticed",
+    )
+    .await;
+    let c = b
+        .ok("hz1", id, json!({"action": "propose", "fine_fen": 7_000_000, "reason": "当事人已补办部分手续，酌情从轻"}))
+        .await;
+    assert!(
+        c["case"]["proposal"]["legal_review"].to_string().contains("hearing was held"),
+        "{}",
+        c["case"]["proposal"]
+    );
     db.close().await;
     app.stop().await;
 }
@@ -465,13 +485,48 @@ async fn a_seizure_lasts_thirty_days_extends_once_stops_for_testing_and_is_relea
         b.who("hz1").post(&format!("/api/v1/cases/{id}/measures"), empty).await.1["error"]["field"],
         "inventory"
     );
-    let (s, c) = b.who("hz1").post(&format!("/api/v1/cases/{id}/measures"), seal).await;
+    // ACL art. 18: the head's approval before it is taken; an officer alone takes it only in an
+    // emergency (art. 19), and the head approves within 24 hours.
+    assert_eq!(b.who("hz1").post(&format!("/api/v1/cases/{id}/measures"), seal.clone()).await.0, 403);
+    let mut urgent = seal.clone();
+    urgent["kind"] = json!("seize");
+    urgent["emergency"] = json!(true);
+    urgent["inventory"] = json!([{"name": "切割机", "quantity": 2.0, "unit": "台"}]);
+    let (s, c) = b.who("hz1").post(&format!("/api/v1/cases/{id}/measures"), urgent).await;
     assert_eq!(s, 201, "{c}");
-    let m = c["measures"][0].clone();
+    let seized = c["measures"][0].clone();
+    assert!(seized["approved_at"].is_null() && seized["days_left"] == 1, "approval due within a day: {seized}");
+    let sid = seized["id"].as_i64().unwrap();
+    let (s, e) = b
+        .who("hzlead")
+        .post(
+            &format!("/api/v1/cases/{id}/measures/{sid}/actions"),
+            json!({"action": "extend", "reason": "案情复杂需进一步调查"}),
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("not-approved")), "{e}");
+    assert_eq!(
+        b.who("hz2").post(&format!("/api/v1/cases/{id}/measures/{sid}/actions"), json!({"action": "approve"})).await.0,
+        403
+    );
+    let (s, c) =
+        b.who("hzlead").post(&format!("/api/v1/cases/{id}/measures/{sid}/actions"), json!({"action": "approve"})).await;
+    assert_eq!(s, 200, "{c}");
+    assert!(c["measures"][0]["approved_at"].is_number() && c["measures"][0]["days_left"] == 30, "{}", c["measures"][0]);
+    b.who("hzlead")
+        .post(
+            &format!("/api/v1/cases/{id}/measures/{sid}/actions"),
+            json!({"action": "release", "reason": "已查明切割机与违法行为无关"}),
+        )
+        .await;
+    let (s, c) = b.who("hzlead").post(&format!("/api/v1/cases/{id}/measures"), seal).await;
+    assert_eq!(s, 201, "{c}");
+    let m = c["measures"].as_array().unwrap().iter().find(|m| m["kind"] == "seal").unwrap().clone();
     let mid = m["id"].as_i64().unwrap();
     assert_eq!(m["limit_days"], 30);
     assert!((29..=30).contains(&m["days_left"].as_i64().unwrap()), "{m}");
     let doc = c["documents"].as_array().unwrap().iter().find(|d| d["kind"] == "seal-decision").unwrap().clone();
+    assert!(m["approved_at"].is_number(), "taken by the head: approved");
     let html = b
         .who("hz1")
         .request(reqwest::Method::GET, &format!("/api/v1/cases/{id}/documents/{}", doc["id"]))
@@ -490,7 +545,8 @@ async fn a_seizure_lasts_thirty_days_extends_once_stops_for_testing_and_is_relea
     assert_eq!(act("hz1", json!({"action": "extend", "reason": "案情复杂需进一步调查"})).await.0, 403);
     let (s, c) = act("hzlead", json!({"action": "extend", "reason": "案情复杂需进一步调查"})).await;
     assert_eq!(s, 200, "{c}");
-    assert_eq!(c["measures"][0]["limit_days"], 60);
+    let sealed = |c: &Value| c["measures"].as_array().unwrap().iter().find(|m| m["kind"] == "seal").unwrap().clone();
+    assert_eq!(sealed(&c)["limit_days"], 60);
     assert!(c["documents"].as_array().unwrap().iter().any(|d| d["kind"] == "extension"));
     assert_eq!(
         act("hzlead", json!({"action": "extend", "reason": "再次延长"})).await.1["error"]["code"],
@@ -502,7 +558,7 @@ async fn a_seizure_lasts_thirty_days_extends_once_stops_for_testing_and_is_relea
     assert_eq!(act("hz1", json!({"action": "end-testing"})).await.0, 200);
     // A case is not archived while something stays sealed; released, it is.
     b.ok(
-        "hz1",
+        "hzlead",
         id,
         json!({"action": "close-without-penalty", "reason": "not-established", "note": "经查该建筑已取得规划许可"}),
     )
@@ -510,7 +566,7 @@ async fn a_seizure_lasts_thirty_days_extends_once_stops_for_testing_and_is_relea
     b.refused("hzlead", id, json!({"action": "archive"}), 409, "measure-in-force").await;
     let (s, c) = act("hz1", json!({"action": "release", "reason": "当事人没有违法行为"})).await;
     assert_eq!(s, 200, "{c}");
-    assert!(c["measures"][0]["released_at"].is_number());
+    assert!(sealed(&c)["released_at"].is_number());
     assert!(c["documents"].as_array().unwrap().iter().any(|d| d["kind"] == "release"));
     assert_eq!(act("hz1", json!({"action": "release", "reason": "again"})).await.1["error"]["code"], "released");
     b.ok("hzlead", id, json!({"action": "archive"})).await;
@@ -522,15 +578,14 @@ async fn a_case_closes_without_penalty_or_is_referred_out_and_tracked_until_acce
     let app = spawn().await;
     let b = bureau(&app).await;
     let id = housing_case(&b, "2026-10-12", company()).await;
-    b.refused(
-        "hz1",
-        id,
-        json!({"action": "close-without-penalty", "reason": "feeling-kind", "note": "首次违法"}),
-        422,
-        "invalid-choice",
-    )
-    .await;
-    let c = b.ok("hz1", id, json!({"action": "close-without-penalty", "reason": "minor-first-offence", "note": "首次违法，危害后果轻微并及时改正"})).await;
+    let minor = json!({"action": "close-without-penalty", "reason": "minor-first-offence", "note": "首次违法，危害后果轻微并及时改正"});
+    // Not to penalise is the head's decision (APL art. 57).
+    assert_eq!(b.act("hz1", id, minor.clone()).await.0, 403);
+    let bad = json!({"action": "close-without-penalty", "reason": "feeling-kind", "note": "首次违法"});
+    b.refused("hzlead", id, bad, 422, "invalid-choice").await;
+    let early = json!({"action": "close-without-penalty", "reason": "limitation", "note": "超过追责期限"});
+    b.refused("hzlead", id, early, 422, "not-expired").await;
+    let c = b.ok("hzlead", id, minor).await;
     assert_eq!(
         (stage(&c), c["case"]["progress"]["closing"]["reason"].as_str()),
         ("closed", Some("minor-first-offence"))
@@ -547,14 +602,25 @@ async fn a_case_closes_without_penalty_or_is_referred_out_and_tracked_until_acce
         .unwrap();
     assert!(html.contains("第三十三条第一款"), "{html}");
 
-    let id = housing_case(&b, "2026-10-12", company()).await;
-    let c = b
-        .ok(
-            "hz1",
-            id,
-            json!({"action": "refer-out", "agency": "海城区公安分局", "reason": "涉嫌伪造规划许可证件，涉嫌犯罪"}),
+    // A referral from the police opens a case; another goes out to them.
+    let (s, c) = b
+        .who("hz1")
+        .post(
+            "/api/v1/cases",
+            json!({"source": "referral", "domain": "housing", "title": "违法建设线索", "summary": "公安机关移送的违法建设线索",
+                   "place": "海城区长青路5号", "party": company(), "act_date": "2026-10-01",
+                   "referral": {"agency": "海城区公安分局", "reference": "海公移〔2026〕3号", "received_on": "2026-11-02"}}),
         )
         .await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(
+        (c["case"]["source"].as_str(), c["limitation"]["discovered"].as_str()),
+        (Some("referral"), Some("2026-11-02"))
+    );
+    let id = housing_case(&b, "2026-10-12", company()).await;
+    let out = json!({"action": "refer-out", "agency": "海城区公安分局", "reason": "涉嫌伪造规划许可证件，涉嫌犯罪"});
+    assert_eq!(b.act("hz1", id, out.clone()).await.0, 403);
+    let c = b.ok("hzlead", id, out).await;
     assert_eq!((stage(&c), c["clock"]["for"].as_str()), ("referred", Some("referral-follow-up")));
     assert!(c["documents"].as_array().unwrap().iter().any(|d| d["kind"] == "referral"));
     b.refused("hz1", id, json!({"action": "close", "note": "x"}), 409, "wrong-stage").await;
@@ -586,6 +652,22 @@ async fn an_act_under_the_2022_rules_is_decided_under_the_lighter_2023_rules() {
                "place": "北海火车站", "summary": "驾驶无营运证车辆载客，发生事故致乘客受伤",
                "party": {"kind": "person", "name": "蒙某", "id_number": OTHER_PERSON_ID}, "act_date": "2023-05-10", "safety_harmed": safety})
     };
+    // Rules that never served are no case's rules: installed but never active, 0.9.0 is not
+    // pinned.
+    let (s, c) = b.who("tr1").post("/api/v1/cases", open(true)).await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(c["case"]["plugin_version"], "1.1.0");
+    assert!(
+        c["case"]["pinned_reason"].as_str().unwrap().contains("no version that served"),
+        "{}",
+        c["case"]["pinned_reason"]
+    );
+    // The 2022 rules served the domain until the 2023 ones took over.
+    let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
+    for v in ["0.9.0", "1.1.0"] {
+        let (s, r) = admin.post("/api/v1/plugins/transport/activate", json!({"version": v})).await;
+        assert_eq!(s, 200, "{r}");
+    }
     let (s, c) = b.who("tr1").post("/api/v1/cases", open(true)).await;
     assert_eq!(s, 201, "{c}");
     let id = c["case"]["id"].as_i64().unwrap();
@@ -615,6 +697,7 @@ async fn an_act_under_the_2022_rules_is_decided_under_the_lighter_2023_rules() {
         .map(|a| (a["purpose"].as_str().unwrap(), a["assessed"]["version"].as_str().unwrap()))
         .collect();
     assert_eq!(stored, [("pinned", "0.9.0"), ("current", "1.1.0")]);
+    assert_eq!(c["case"]["id"].as_i64(), Some(id));
     let (code, out, err) = cli_on(&app, &["case", "replay", &id.to_string()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0.9.0 TR-P-001") && out.contains("1.1.0 TR-P-001"), "{out}");
@@ -757,7 +840,7 @@ async fn a_joint_operation_opens_many_cases_at_once_and_shows_its_progress() {
     assert_eq!(ids.len(), 3);
     // Each case has the operation's officers: investigation starts at once.
     b.ok("tr2", ids[0], json!({"action": "start-investigation"})).await;
-    b.ok("tr1", ids[2], json!({"action": "close-without-penalty", "reason": "not-established", "note": "经查系亲友顺路搭载，未收取费用"})).await;
+    b.ok("trlead", ids[2], json!({"action": "close-without-penalty", "reason": "not-established", "note": "经查系亲友顺路搭载，未收取费用"})).await;
     let (_, o) = b.who("trlead").get(&format!("/api/v1/operations/{oid}")).await;
     let pr = &o["progress"];
     assert_eq!(
@@ -778,5 +861,148 @@ async fn a_joint_operation_opens_many_cases_at_once_and_shows_its_progress() {
         404,
         "another team's operation is not there"
     );
+    app.stop().await;
+}
+
+/// Moves a case's clock by editing it underneath, as the passing of days would.
+async fn shift(app: &App, id: i64, f: impl FnOnce(&mut casegrid::cases::CaseRow)) {
+    let db = app.db().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let mut k = casegrid::cases::store::load(&mut conn, id).await.unwrap().unwrap();
+    f(&mut k);
+    assert!(casegrid::cases::store::save(&mut conn, &k).await.unwrap());
+    drop(conn);
+    db.close().await;
+}
+
+/// A housing case decided with a fine of 75,000 yuan and served.
+async fn decided_and_served(b: &Bureau<'_>, party: Value) -> i64 {
+    let id = housing_case(b, "2026-10-12", party).await;
+    b.ok("hz1", id, json!({"action": "start-investigation"})).await;
+    b.ok("hz1", id, json!({"action": "record-facts", "item": "HC-P-001", "facts": planning_facts("2026-10-12")})).await;
+    b.ok("hz1", id, json!({"action": "propose", "fine_fen": 7_500_000})).await;
+    b.ok("hz1", id, json!({"action": "issue-notice"})).await;
+    b.ok("hz1", id, json!({"action": "serve-notice", "how": "直接送达"})).await;
+    b.ok("hz1", id, json!({"action": "waive-hearing"})).await;
+    b.ok("hz1", id, json!({"action": "submit"})).await;
+    b.ok("hzlead", id, json!({"action": "approve"})).await;
+    b.ok("legal", id, json!({"action": "approve"})).await;
+    b.ok("hz1", id, json!({"action": "serve-decision", "how": "直接送达"})).await["case"]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_late_payment_carries_the_surcharge_and_an_unpaid_fine_goes_to_enforcement_only_after_the_demand() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    let day = 86_400_000i64;
+    // Served twenty days ago: the fifteen days to pay have run out.
+    let paid = decided_and_served(&b, company()).await;
+    shift(&app, paid, |k| {
+        k.progress.decision.as_mut().unwrap().decided_at -= 20 * day;
+        k.progress.service.as_mut().unwrap().served_at -= 20 * day;
+    })
+    .await;
+    let (_, c) = b.who("hz1").get(&format!("/api/v1/cases/{paid}")).await;
+    let due = c["payment"]["total_fen"].as_i64().unwrap();
+    let surcharge = c["payment"]["surcharge_fen"].as_i64().unwrap();
+    // APL art. 72: 3% of the fine a day late (here five or six days, by the hour of service).
+    assert!((5 * 225_000..=6 * 225_000).contains(&surcharge), "{}", c["payment"]);
+    b.refused(
+        "hz1",
+        paid,
+        json!({"action": "record-payment", "paid_fen": 7_500_000, "receipt": "PJ-1"}),
+        422,
+        "wrong-amount",
+    )
+    .await;
+    // Paid on the last day: no surcharge; a payment day before service is refused.
+    let last_day = casegrid::clock::Day::of(casegrid::store::now_ms() - 20 * day + 14 * day).to_string();
+    let before_service = casegrid::clock::Day::of(casegrid::store::now_ms() - 30 * day).to_string();
+    b.refused(
+        "hz1",
+        paid,
+        json!({"action": "record-payment", "paid_fen": 7_500_000, "receipt": "PJ-1", "paid_on": before_service}),
+        422,
+        "out-of-range",
+    )
+    .await;
+    let c = b
+        .ok(
+            "hz1",
+            paid,
+            json!({"action": "record-payment", "paid_fen": 7_500_000, "receipt": "PJ-1", "paid_on": last_day}),
+        )
+        .await;
+    assert_eq!(c["case"]["progress"]["payment"]["surcharge_fen"], 0);
+    assert!(due > 7_500_000);
+
+    // Unpaid: no enforcement before the time to pay and the written demand have run out.
+    let other = json!({"kind": "organisation", "name": "北海另一建筑公司", "id_number": "914505021980123454"});
+    let unpaid = decided_and_served(&b, other).await;
+    b.refused("hz1", unpaid, json!({"action": "issue-demand"}), 409, "not-yet-due").await;
+    b.refused("hzlead", unpaid, json!({"action": "close", "note": "已申请人民法院强制执行"}), 409, "not-executed")
+        .await;
+    shift(&app, unpaid, |k| {
+        k.progress.decision.as_mut().unwrap().decided_at -= 20 * day;
+        k.progress.service.as_mut().unwrap().served_at -= 20 * day;
+    })
+    .await;
+    let c = b.ok("hz1", unpaid, json!({"action": "issue-demand"})).await;
+    let demand = c["documents"].as_array().unwrap().iter().find(|d| d["kind"] == "demand").unwrap().clone();
+    assert!(demand["number"].as_str().unwrap().starts_with("综执催〔"));
+    let html = b
+        .who("hz1")
+        .request(reqwest::Method::GET, &format!("/api/v1/cases/{unpaid}/documents/{}", demand["id"]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("催告书") && html.contains("第三十五条") && html.contains("第三十六条"), "{html}");
+    b.refused("hzlead", unpaid, json!({"action": "close", "note": "已申请人民法院强制执行"}), 409, "demand-running")
+        .await;
+    shift(&app, unpaid, |k| k.progress.demand.as_mut().unwrap().due_at -= 15 * day).await;
+    assert_eq!(
+        b.act("hz1", unpaid, json!({"action": "close", "note": "已申请人民法院强制执行"})).await.0,
+        403,
+        "the head applies"
+    );
+    let c =
+        b.ok("hzlead", unpaid, json!({"action": "close", "note": "经催告逾期仍不履行，已申请人民法院强制执行"})).await;
+    assert_eq!((stage(&c), c["case"]["progress"]["closing"]["reason"].as_str()), ("closed", Some("enforcement")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_clock_reminds_the_officers_before_a_deadline_and_escalates_after_it_once() {
+    let hook = casegrid_tests::Hook::start(0).await;
+    let notify = hook.settings("case-clock");
+    let app = App::spawn_with(
+        &[&plugin("housing"), &plugin("transport"), &fixture("transport-0.9.0"), &plugin("ecology")],
+        |s| s.notify = notify.clone(),
+    )
+    .await;
+    let b = bureau(&app).await;
+    let id = decided_and_served(&b, company()).await;
+    let (_, c) = b.who("hz1").get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(c["clock"]["for"], "payment");
+    let due = casegrid::intake::parse_rfc3339(c["clock"]["due_at"].as_str().unwrap()).unwrap().0;
+    let db = app.db().await;
+    let tick = |at: i64| casegrid::cases::deadlines::tick(&db, &notify, at, 24 * 3_600_000);
+    assert_eq!(tick(due - 2 * 86_400_000).await.unwrap(), Default::default(), "nothing due yet");
+    let t = tick(due - 3_600_000).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (1, 0));
+    assert_eq!(tick(due - 1_800_000).await.unwrap(), Default::default(), "reminded once");
+    let t = tick(due + 1).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (0, 1));
+    assert_eq!(tick(due + 86_400_000).await.unwrap(), Default::default(), "escalated once");
+    let events: Vec<String> =
+        hook.wait_for(3, 10).await.iter().map(|d| d.event.clone()).filter(|e| e.starts_with("case.")).collect();
+    assert_eq!(events, ["case.decided", "case.due-soon", "case.overdue"]);
+    let (_, c) = b.who("hz1").get(&format!("/api/v1/cases/{id}")).await;
+    let actions: Vec<&str> = c["record"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.ends_with(&["reminded", "escalated"]), "{actions:?}");
+    db.close().await;
     app.stop().await;
 }

@@ -488,6 +488,17 @@ async fn a_version_that_keeps_failing_is_quarantined_and_the_domain_falls_back_t
         serde_json::from_str(&told.iter().filter(|d| d.event == "plugin.quarantined").nth(1).unwrap().body).unwrap();
     assert_eq!(q["data"]["now_serving"]["mode"], "manual");
 
+    // The admin lifts 0.2.0's quarantine without making it serve (cases pinned to it may be
+    // assessed again); the domain stays as it is.
+    let (s, r) =
+        admin.post("/api/v1/plugins/hostile/versions/0.2.0/release", json!({"reason": "排查为测试输入所致"})).await;
+    assert_eq!((s, r["quarantined_at"].is_null()), (200, true), "{r}");
+    assert_eq!(serving(&app, "hostile").await, ("0.1.0".into(), "manual".into()));
+    assert_eq!(
+        admin.post("/api/v1/plugins/hostile/versions/0.2.0/release", json!({"reason": "再次解除该版本隔离"})).await.1["error"]
+            ["code"],
+        "not-quarantined"
+    );
     // The admin puts 0.1.0 back in service: its quarantine is lifted, on record.
     let (s, b) = admin.post("/api/v1/plugins/hostile/activate", json!({"version": "0.1.0", "reason": "已排查"})).await;
     assert_eq!(s, 200, "{b}");

@@ -35,6 +35,8 @@ CREATE TABLE plugin_versions (
     manifest TEXT NOT NULL,
     quarantined_at BIGINT,
     quarantine_reason TEXT,
+    -- when an admin last lifted a quarantine: faults before it no longer count
+    released_at BIGINT,
     -- a version is immutable: one set of bytes per (domain, version)
     UNIQUE (domain, version)
 );

@@ -180,6 +180,11 @@ CREATE TABLE coercive_measures (
     extension_reason TEXT,
     released_at BIGINT,
     release_reason TEXT,
+    -- ACL art. 18, 19: approved by the head before it is taken, or, in an emergency, within 24 hours
+    emergency BIGINT NOT NULL,
+    approved_by BIGINT REFERENCES users (id),
+    approved_at BIGINT,
+    -- the next deadline: the approval of an emergency measure, else the end of the measure
     due_at BIGINT NOT NULL,
     reminded_for BIGINT,
     escalated_for BIGINT,
