@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/grants", post(grant))
         .route("/api/v1/users/{id}/grants/{grant}", delete(revoke))
         .route("/api/v1/users/{id}/certifications/{domain}", put(certify).delete(uncertify))
-        .route("/api/v1/users/{id}/tokens", get(user_tokens))
+        .route("/api/v1/users/{id}/tokens", get(user_tokens).post(create_user_token))
         .route("/api/v1/org", get(org))
         .route("/api/v1/org/departments", post(create_department))
         .route("/api/v1/org/teams", post(create_team))
@@ -196,6 +196,19 @@ async fn user_tokens(State(state): State<AppState>, Caller(p): Caller, Path(id):
     }
     let mut c = conn(&state).await?;
     tokens_json(&mut c, id).await
+}
+
+/// An admin makes a token for another account: a machine client's (an Open311 bridge, a reporting
+/// job) that has no person to sign in.
+async fn create_user_token(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<crate::auth::routes::NewTokenBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin(&p)?;
+    crate::auth::routes::issue_token(&state, &p, ip, id, &body).await
 }
 
 async fn org(State(state): State<AppState>, Caller(p): Caller) -> Answer {

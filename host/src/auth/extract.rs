@@ -104,7 +104,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 .into_response();
             }
         }
-        if p.must_change_password && !WHILE_PASSWORD_CHANGE_PENDING.contains(&req.uri().path()) {
+        // A one-time password is changed by the person who signs in with it; a token an admin made
+        // for a machine client's account never signed in with one.
+        let session = matches!(p.credential, Credential::Session { .. });
+        if session && p.must_change_password && !WHILE_PASSWORD_CHANGE_PENDING.contains(&req.uri().path()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "password-change-required",

@@ -420,9 +420,9 @@ async fn list_tokens(State(state): State<AppState>, Caller(p): Caller) -> Result
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewTokenBody {
-    name: String,
-    expires_in_days: Option<u32>,
+pub struct NewTokenBody {
+    pub name: String,
+    pub expires_in_days: Option<u32>,
 }
 
 async fn create_token(
@@ -431,7 +431,19 @@ async fn create_token(
     Caller(p): Caller,
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    // A token makes no further tokens: a leaked one cannot entrench itself.
+    issue_token(&state, &p, ip, p.user_id, &body).await
+}
+
+/// Makes an API token for `owner` (the caller's own, or, for an admin, a machine client's
+/// account), from a signed-in session only: a token makes no further tokens, so a leaked one
+/// cannot entrench itself. Shown once; stored hashed; on the security record.
+pub async fn issue_token(
+    state: &AppState,
+    p: &Principal,
+    ip: ClientIp,
+    owner: i64,
+    body: &NewTokenBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     if !matches!(p.credential, Credential::Session { .. }) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -453,9 +465,13 @@ async fn create_token(
     };
     let token = secrets::new_token("cgt_");
     let mut tx = state.db.write().await?;
+    let target = store::user_by_id(&mut tx, owner).await?.filter(|u| !u.disabled);
+    if target.is_none() {
+        return Err(ApiError::not_found("active account", &owner.to_string()));
+    }
     let info =
-        store::insert_token(&mut tx, p.user_id, name, &secrets::token_hash(&token), &token[..10], expires_at).await?;
-    store::record(&mut tx, "token-created", &p.actor(ip), Some(p.user_id), json!({"token_id": info.id, "name": name}))
+        store::insert_token(&mut tx, owner, name, &secrets::token_hash(&token), &token[..10], expires_at).await?;
+    store::record(&mut tx, "token-created", &p.actor(ip), Some(owner), json!({"token_id": info.id, "name": name}))
         .await?;
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     let view = TokenView::from(info);

@@ -130,6 +130,26 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
     assert_eq!(s, 201, "{r}");
     let (report_id, code) = (r["id"].as_i64().unwrap(), r["tracking_code"].as_str().unwrap().to_string());
 
+    // A case on team T-A's desk, opened on patrol by its officer.
+    let (s, k) = app
+        .with_token(&p.tokens["officer"])
+        .post(
+            "/api/v1/cases",
+            json!({"source": "patrol", "domain": "housing", "title": "违法建设", "place": "湖滨路1号", "summary": "楼顶违章搭建彩钢房",
+                   "party": {"kind": "person", "name": "某住户", "phone": "13600000000"}, "act_date": "2026-11-01"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let case_id = k["case"]["id"].as_i64().unwrap();
+    let (_, keys) = admin
+        .post(
+            "/api/v1/plugin-keys",
+            json!({"domain": "housing", "name": "住建领域组", "public_key": casegrid::plugins::signing::generate("housing").1.public_key}),
+        )
+        .await;
+    let plugin_key = keys["id"].as_i64().unwrap();
+    const CASE_WORKERS: &[&str] = &["officer", "team-lead"];
+    const CASE_SEERS: &[&str] = &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader", "admin"];
     const STAFF: &[&str] = &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader", "publisher", "admin"];
     const PEOPLE_SEERS: &[&str] = &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader", "admin"];
     const SIGNED_IN: &[&str] =
@@ -293,6 +313,134 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
         ("GET", "/api/v1/grid".into(), Box::new(|| Value::Null), false, STAFF, &[]),
         ("POST", "/api/v1/grid/import".into(), Box::new(move || grid.clone()), false, &["admin"], &[]),
         ("GET", "/open311/v2/services.json".into(), Box::new(|| Value::Null), true, &[], &[]),
+        ("GET", "/open311/v2/discovery.json".into(), Box::new(|| Value::Null), true, &[], &[]),
+        (
+            "GET",
+            "/open311/v2/services/housing.illegal-construction.xml".into(),
+            Box::new(|| Value::Null),
+            true,
+            &[],
+            &[],
+        ),
+        ("GET", "/open311/v2/requests.json".into(), Box::new(|| Value::Null), true, &[], &[]),
+        ("GET", format!("/open311/v2/requests/{report_id}.json"), Box::new(|| Value::Null), true, &[], &[]),
+        (
+            "POST",
+            "/api/v1/auth/register".into(),
+            Box::new(move || json!({"login": format!("1390000{:04}", fresh()), "password": "Citizen-pw-2026"})),
+            true,
+            &[],
+            &[],
+        ),
+        ("POST", format!("/api/v1/track/{code}/rating"), Box::new(|| json!({"score": 5})), true, &[], &[]),
+        ("POST", format!("/api/v1/track/{code}/reopen"), Box::new(|| json!({"reason": "没有处理"})), true, &[], &[]),
+        // The plugin lifecycle: publishers see and publish their own domain; admins decide.
+        ("GET", "/api/v1/plugins".into(), Box::new(|| Value::Null), false, &["publisher", "admin"], &[]),
+        ("GET", "/api/v1/plugins/housing".into(), Box::new(|| Value::Null), false, &["publisher", "admin"], &[]),
+        ("POST", "/api/v1/plugins".into(), Box::new(|| json!({})), false, &["publisher"], &[]),
+        (
+            "POST",
+            "/api/v1/plugins/housing/activate".into(),
+            Box::new(|| json!({"version": "1.0.0"})),
+            false,
+            &["admin"],
+            &[],
+        ),
+        ("POST", "/api/v1/plugins/housing/rollback".into(), Box::new(|| json!({})), false, &["admin"], &[]),
+        ("POST", "/api/v1/plugins/housing/enable".into(), Box::new(|| json!({})), false, &["admin"], &[]),
+        (
+            "POST",
+            "/api/v1/plugins/housing/versions/1.0.0/release".into(),
+            Box::new(|| json!({"reason": "测试解除隔离"})),
+            false,
+            &["admin"],
+            &[],
+        ),
+        ("GET", "/api/v1/plugin-keys".into(), Box::new(|| Value::Null), false, &["publisher", "admin"], &[]),
+        (
+            "POST",
+            "/api/v1/plugin-keys".into(),
+            Box::new(
+                || json!({"domain": "housing", "name": "另一把钥匙", "public_key": casegrid::plugins::signing::generate("housing").1.public_key}),
+            ),
+            false,
+            &["admin"],
+            &[],
+        ),
+        ("DELETE", format!("/api/v1/plugin-keys/{plugin_key}"), Box::new(|| Value::Null), false, &["admin"], &[]),
+        // Cases: the team works them; those over it see them; nobody else learns they exist.
+        (
+            "POST",
+            "/api/v1/cases".into(),
+            Box::new(|| {
+                json!({"source": "patrol", "domain": "housing", "title": "违法建设", "place": "湖滨路2号", "summary": "擅自搭建",
+                              "party": {"kind": "person", "name": "另一住户"}, "act_date": "2026-11-02"})
+            }),
+            false,
+            CASE_WORKERS,
+            &[],
+        ),
+        ("GET", "/api/v1/cases".into(), Box::new(|| Value::Null), false, CASE_SEERS, &[]),
+        (
+            "GET",
+            format!("/api/v1/cases/{case_id}"),
+            Box::new(|| Value::Null),
+            false,
+            CASE_SEERS,
+            &["citizen", "publisher"],
+        ),
+        (
+            "POST",
+            format!("/api/v1/cases/{case_id}/actions"),
+            Box::new(|| json!({"action": "assess"})),
+            false,
+            CASE_WORKERS,
+            &["citizen", "publisher"],
+        ),
+        (
+            "POST",
+            format!("/api/v1/cases/{case_id}/evidence"),
+            Box::new(|| json!({"kind": "statement", "description": "当事人陈述笔录"})),
+            false,
+            CASE_WORKERS,
+            &["citizen", "publisher"],
+        ),
+        (
+            "GET",
+            format!("/api/v1/cases/{case_id}/dossier"),
+            Box::new(|| Value::Null),
+            false,
+            CASE_SEERS,
+            &["citizen", "publisher"],
+        ),
+        (
+            "GET",
+            format!("/api/v1/cases/{case_id}/replay"),
+            Box::new(|| Value::Null),
+            false,
+            CASE_SEERS,
+            &["citizen", "publisher"],
+        ),
+        ("GET", "/api/v1/audit/verify".into(), Box::new(|| Value::Null), false, &["legal-reviewer", "admin"], &[]),
+        (
+            "GET",
+            "/api/v1/operations".into(),
+            Box::new(|| Value::Null),
+            false,
+            &["dispatcher", "officer", "team-lead", "legal-reviewer", "leader"],
+            &[],
+        ),
+        (
+            "POST",
+            "/api/v1/operations".into(),
+            Box::new(move || {
+                json!({"code": format!("OP-{}", fresh()), "title": "专项整治", "domain": "housing", "team": "T-A",
+                                   "description": "违法建设专项整治", "starts_on": "2026-11-01"})
+            }),
+            false,
+            &["team-lead", "leader"],
+            &[],
+        ),
     ];
 
     let mut failures = Vec::new();
@@ -328,6 +476,14 @@ async fn every_route_answers_every_role_as_the_access_rules_say_and_shows_no_one
             }
             if want == Expect::Ok && status >= 500 {
                 failures.push(format!("{method} {path} as {role}: server error {status}"));
+            }
+            // A reporter's and a party's phone numbers are for the staff handling them only.
+            if matches!(role, "anon" | "citizen" | "publisher") {
+                for d in ["13700000000", "13600000000"] {
+                    if text.contains(d) {
+                        failures.push(format!("{method} {path} as {role} shows `{d}`, a reporter's or a party's"));
+                    }
+                }
             }
             // Personal data: only the person and admins see an e-mail or phone number.
             if role != "admin" {
@@ -915,4 +1071,35 @@ async fn first_start_prints_a_one_time_admin_password_that_must_be_changed() {
     again.kill().unwrap();
     let out = again.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("password"), "printed only once");
+}
+
+#[tokio::test]
+async fn an_admin_makes_a_token_for_a_machine_clients_account_from_a_session_only() {
+    let app = App::spawn(&[&plugin("housing")]).await;
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let (s, u) = admin.post("/api/v1/users", json!({"login": "report-bridge", "display_name": "市民热线对接"})).await;
+    assert_eq!(s, 201, "{u}");
+    let id = u["id"].as_i64().unwrap();
+    let (s, t) = admin
+        .post(&format!("/api/v1/users/{id}/tokens"), json!({"name": "12345 hotline", "expires_in_days": 365}))
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let (s, me) = app.with_token(&token).get("/api/v1/auth/me").await;
+    assert_eq!((s, me["user"]["login"].as_str()), (200, Some("report-bridge")), "{me}");
+    // The account's one-time password was never used; its token works all the same.
+    assert_eq!(app.with_token(&token).get("/api/v1/tokens").await.0, 200);
+    // Not with a token (a leaked one cannot breed), and not by anyone but an admin.
+    let (_, admin_token) = admin.post("/api/v1/tokens", json!({"name": "ops"})).await;
+    let (s, e) = app
+        .with_token(admin_token["token"].as_str().unwrap())
+        .post(&format!("/api/v1/users/{id}/tokens"), json!({"name": "x"}))
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("session-required")));
+    assert_eq!(app.post(&format!("/api/v1/users/{id}/tokens"), json!({"name": "x"})).await.0, 403);
+    assert_eq!(admin.post("/api/v1/users/99999/tokens", json!({"name": "x"})).await.0, 404);
+    let (_, events) = admin.get(&format!("/api/v1/security-events?kind=token-created&subject={id}")).await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(events["events"][0]["actor"], "admin");
+    app.stop().await;
 }
