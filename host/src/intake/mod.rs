@@ -119,6 +119,67 @@ pub struct NewReport {
     /// When it happened, RFC 3339 (`2026-11-26T09:30:00+08:00`).
     pub occurred_at: Option<String>,
     pub contact: Option<Contact>,
+    /// The domain's own report-form fields beyond these (Open311's `attribute[…]`), by field id.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The report-form fields the envelope itself carries: never given as attributes.
+pub const ENVELOPE_FIELDS: [&str; 7] =
+    ["description", "category", "location", "address", "occurred_at", "photos", "contact_phone"];
+
+/// One attribute as the domain's report form types it. Form-encoded clients send every value as
+/// text, so text is read for each kind.
+fn attribute_value(kind: &crate::plugins::bindings::FieldKind, v: &serde_json::Value) -> Result<PValue, String> {
+    use crate::plugins::bindings::FieldKind as K;
+    let text = || {
+        v.as_str()
+            .map(str::trim)
+            .map(str::to_string)
+            .or_else(|| (v.is_number() || v.is_boolean()).then(|| v.to_string()))
+    };
+    let number = || v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+    Ok(match kind {
+        K::Text | K::LongText => PValue::Text(text().ok_or("text")?),
+        K::Integer => PValue::Integer(
+            v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).ok_or("a whole number")?,
+        ),
+        K::Decimal => PValue::Decimal(number().filter(|x| x.is_finite()).ok_or("a number")?),
+        // Money is given in yuan, kept in fen.
+        K::Money => PValue::Money(
+            number()
+                .filter(|x| x.is_finite() && x.abs() < 1e15)
+                .map(|y| (y * 100.0).round() as i64)
+                .ok_or("an amount in yuan")?,
+        ),
+        K::Date => {
+            let d = crate::clock::Day::parse(&text().unwrap_or_default()).ok_or("a date, YYYY-MM-DD")?.to_string();
+            let p: Vec<i64> = d.split('-').filter_map(|x| x.parse().ok()).collect();
+            PValue::Date(crate::plugins::bindings::Date { year: p[0] as i32, month: p[1] as u8, day: p[2] as u8 })
+        }
+        K::Datetime => {
+            let (ms, off) = parse_rfc3339(&text().unwrap_or_default()).ok_or("an RFC 3339 date and time")?;
+            PValue::Datetime(Datetime { seconds: ms.div_euclid(1000), offset_minutes: off })
+        }
+        K::Choice => PValue::Choice(text().ok_or("one of the listed values")?),
+        K::MultiChoice => PValue::MultiChoice(match v {
+            serde_json::Value::Array(a) => {
+                a.iter().map(|x| x.as_str().map(str::to_string).ok_or("values as text")).collect::<Result<_, _>>()?
+            }
+            _ => text().ok_or("values")?.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        }),
+        K::Boolean => PValue::Boolean(match v {
+            serde_json::Value::Bool(b) => *b,
+            _ => match text().as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => return Err("true or false".into()),
+            },
+        }),
+        K::GeoPoint | K::Attachment => {
+            return Err("given through the envelope (location, photos), not as an attribute".into());
+        }
+    })
 }
 
 /// An uploaded file, checked, before it is stored.
@@ -259,49 +320,69 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     let now = now_ms();
     // One snapshot for the whole report: classified, validated and timed by the same versions.
     let plugins = state.registry.snapshot();
-    // ---- the envelope ----
+    // ---- the envelope: every field's problem is reported at once ----
+    let mut problems: Vec<ApiError> = Vec::new();
     let description = r.description.trim().to_string();
     if description.chars().count() < 5 {
-        return Err(invalid("description", "too-short", "describe what you saw in at least 5 characters"));
+        problems.push(invalid("description", "too-short", "describe what you saw in at least 5 characters"));
     }
     if description.chars().count() > 2000 {
-        return Err(invalid("description", "too-long", "at most 2000 characters"));
+        problems.push(invalid("description", "too-long", "at most 2000 characters"));
     }
     let at = match &r.location {
-        Some(l) => Some(
-            GeoPoint::new(l.lat, l.lon)
-                .ok_or_else(|| invalid("location", "out-of-range", "lat in [-90, 90], lon in [-180, 180] (WGS84)"))?,
-        ),
+        Some(l) => {
+            let p = GeoPoint::new(l.lat, l.lon);
+            if p.is_none() {
+                problems.push(invalid("location", "out-of-range", "lat in [-90, 90], lon in [-180, 180] (WGS84)"));
+            }
+            p
+        }
         None => None,
     };
     let address = r.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_string);
-    if at.is_none() && address.is_none() {
-        return Err(invalid("location", "required", "give the location (lat, lon) or the address"));
+    if r.location.is_none() && address.is_none() {
+        problems.push(invalid("location", "required", "give the location (lat, lon) or the address"));
     }
     if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
-        return Err(invalid("address", "too-long", "at most 200 characters"));
+        problems.push(invalid("address", "too-long", "at most 200 characters"));
     }
     let occurred = match &r.occurred_at {
-        Some(t) => {
-            let (ms, off) = parse_rfc3339(t).ok_or_else(|| {
-                invalid("occurred_at", "invalid-datetime", "an RFC 3339 date and time, e.g. 2026-11-26T09:30:00+08:00")
-            })?;
-            // A few minutes' grace for the client's clock.
-            if ms > now + 300_000 {
-                return Err(invalid("occurred_at", "in-future", "cannot lie in the future"));
+        Some(t) => match parse_rfc3339(t) {
+            None => {
+                problems.push(invalid(
+                    "occurred_at",
+                    "invalid-datetime",
+                    "an RFC 3339 date and time, e.g. 2026-11-26T09:30:00+08:00",
+                ));
+                None
             }
-            Some((ms, off))
-        }
+            // A few minutes' grace for the client's clock.
+            Some((ms, _)) if ms > now + 300_000 => {
+                problems.push(invalid("occurred_at", "in-future", "cannot lie in the future"));
+                None
+            }
+            Some(o) => Some(o),
+        },
         None => None,
     };
     let contact = r.contact.clone().unwrap_or_default();
     if let Some(e) = &contact.email
         && !crate::auth::routes::is_email(e)
     {
-        return Err(invalid("contact.email", "invalid-email", "not an e-mail address"));
+        problems.push(invalid("contact.email", "invalid-email", "not an e-mail address"));
     }
     if contact.name.as_ref().is_some_and(|n| n.chars().count() > 64) {
-        return Err(invalid("contact.name", "too-long", "at most 64 characters"));
+        problems.push(invalid("contact.name", "too-long", "at most 64 characters"));
+    }
+    if let Some(first) = problems.first() {
+        // The first problem in the envelope, every one in `details` as the plugin's are.
+        let all: Vec<serde_json::Value> = problems
+            .iter()
+            .map(|p| serde_json::json!({"field": p.field, "code": p.code, "message": {"en": p.message}}))
+            .collect();
+        let mut e = invalid(first.field.clone().unwrap_or_default(), first.code, first.message.clone());
+        e.details = Some(Box::new(serde_json::Value::Array(all)));
+        return Err(e);
     }
     if uploads.len() > intake.settings.max_attachments {
         return Err(invalid("photos", "too-many", format!("at most {} files", intake.settings.max_attachments)));
@@ -386,6 +467,15 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             format!("{}/{}/{}", &d[..4], &d[5..7], hex::encode(crate::auth::secrets::random_bytes::<16>()))
         })
         .collect();
+    if domain.is_none()
+        && let Some(name) = r.attributes.keys().next()
+    {
+        return Err(invalid(
+            format!("attributes.{name}"),
+            "needs-domain",
+            "attributes belong to a domain's report form: give the domain",
+        ));
+    }
     let mut validated_by = None;
     if let Some(d) = &domain
         && let Some(p) = enabled(&plugins, d).map(|s| (!s.manual).then_some(&s.plugin))?
@@ -425,11 +515,29 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         if let Some(ph) = &contact.phone {
             values.push(FieldValue { field: "contact_phone".into(), value: PValue::Text(ph.clone()) });
         }
+        let form = p.data().forms.iter().find(|f| f.id == "report");
+        for (name, v) in &r.attributes {
+            let field = form
+                .and_then(|f| f.fields.iter().find(|x| &x.id == name))
+                .filter(|x| !ENVELOPE_FIELDS.contains(&x.id.as_str()))
+                .ok_or_else(|| {
+                    invalid(
+                        format!("attributes.{name}"),
+                        "unknown-attribute",
+                        format!("{d}'s report form has no attribute `{name}`"),
+                    )
+                })?;
+            let value = attribute_value(&field.kind, v)
+                .map_err(|m| invalid(format!("attributes.{name}"), "invalid-attribute", m))?;
+            values.push(FieldValue { field: name.clone(), value });
+        }
         let errors = p.validate("report", values, now / 1000).await?;
+        let envelope = |f: &str| ENVELOPE_FIELDS.contains(&f);
         if let Some(first) = errors.first() {
             let field = match first.field.as_str() {
                 "contact_phone" => "contact.phone".to_string(),
                 "photos" => "photos".into(),
+                f if !envelope(f) => format!("attributes.{f}"),
                 f => f.to_string(),
             };
             let mut e = invalid(field, "invalid-report", format!("{}: {}", first.field, first.message.en));
@@ -507,6 +615,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         reopened: 0,
         created_at: now,
         updated_at: now,
+        attributes: (!r.attributes.is_empty()).then(|| serde_json::to_string(&r.attributes).unwrap_or_default()),
     };
     routing.validated_by = validated_by;
     let stored = store_new(state, &mut c, &origin, &report, &rows, &routing, &assign_reason).await;
@@ -661,9 +770,9 @@ pub async fn audience(
         _ => (&[], false, String::new(), None),
     };
     let mut emails = Vec::new();
-    if let Some(team) = r.team_id
-        && (!roles.is_empty() || dispatchers)
-    {
+    // A report waiting in triage has no team: its escalation goes to the command centre alone.
+    if (r.team_id.is_some() && !roles.is_empty()) || dispatchers {
+        let team = r.team_id.unwrap_or(-1);
         let dept: Option<i64> = sqlx::query("SELECT department_id FROM teams WHERE id = $1")
             .bind(team)
             .fetch_optional(&mut *c)

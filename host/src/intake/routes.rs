@@ -203,6 +203,7 @@ fn summary(r: &ReportRow, org: &OrgIndex, staff: bool) -> Value {
         v["contact"] = json!({"name": r.contact_name, "phone": r.contact_phone, "email": r.contact_email});
         v["occurred_at"] = json!(r.occurred_at.map(rfc3339));
         v["duplicate_of"] = json!(r.duplicate_of);
+        v["attributes"] = r.attributes.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or(Value::Null);
     }
     v
 }

@@ -35,11 +35,13 @@ pub struct ReportRow {
     pub reopened: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The domain report form's fields beyond the envelope, as JSON.
+    pub attributes: Option<String>,
 }
 
 const COLUMNS: &str = "id, tracking_code, source, citizen_id, domain, category, description, lat, lon, address, occurred_at, \
     contact_name, contact_phone, contact_email, status, team_id, cell_id, ack_due_at, handle_due_at, acknowledged_at, closed_at, \
-    result, duplicate_of, rating, rating_comment, reopened, created_at, updated_at";
+    result, duplicate_of, rating, rating_comment, reopened, created_at, updated_at, attributes";
 
 fn row(r: &sqlx::any::AnyRow) -> ReportRow {
     ReportRow {
@@ -71,14 +73,15 @@ fn row(r: &sqlx::any::AnyRow) -> ReportRow {
         reopened: r.get(25),
         created_at: r.get(26),
         updated_at: r.get(27),
+        attributes: r.get(28),
     }
 }
 
 pub async fn insert(c: &mut Conn, r: &ReportRow, open311_key: Option<i64>) -> Result<i64> {
     Ok(sqlx::query(
         "INSERT INTO reports (tracking_code, source, open311_key_id, citizen_id, domain, category, description, lat, lon, address, \
-         occurred_at, contact_name, contact_phone, contact_email, status, team_id, cell_id, ack_due_at, handle_due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) RETURNING id",
+         occurred_at, contact_name, contact_phone, contact_email, status, team_id, cell_id, ack_due_at, handle_due_at, created_at, updated_at, \
+         attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) RETURNING id",
     )
     .bind(&r.tracking_code)
     .bind(&r.source)
@@ -100,6 +103,7 @@ pub async fn insert(c: &mut Conn, r: &ReportRow, open311_key: Option<i64>) -> Re
     .bind(r.ack_due_at)
     .bind(r.handle_due_at)
     .bind(r.created_at)
+    .bind(&r.attributes)
     .fetch_one(&mut *c)
     .await?
     .get(0))

@@ -122,6 +122,8 @@ fn services(state: &AppState, f: Format) -> Response {
 }
 
 /// Report form fields the standard Open311 parameters already carry.
+/// Report-form fields the GeoReport request's standard parameters carry (`occurred_at` is an
+/// attribute of ours all the same).
 const STANDARD: &[&str] = &["description", "category", "location", "address", "photos", "contact_phone"];
 
 fn attributes(form: &Form) -> Vec<Value> {
@@ -246,18 +248,24 @@ async fn post_request(
         (None, None) => None,
         _ => return error(StatusCode::BAD_REQUEST, f, "give both lat and long"),
     };
+    // attribute[code] (and attribute[code][] for a multi-valued list): the report form's own
+    // fields, typed by the form when the report is checked.
     let mut occurred_at = None;
+    let mut attributes = std::collections::BTreeMap::<String, Value>::new();
     for (k, v) in &params {
-        let k = k.strip_suffix("[]").unwrap_or(k);
+        let (k, many) = match k.strip_suffix("[]") {
+            Some(k) => (k, true),
+            None => (k.as_str(), false),
+        };
         if let Some(code) = k.strip_prefix("attribute[").and_then(|r| r.strip_suffix(']')) {
-            match code {
-                "occurred_at" => occurred_at = Some(v.clone()),
-                other => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        f,
-                        &format!("attribute[{other}]: no such attribute of this service"),
-                    );
+            match (code, many) {
+                ("occurred_at", _) => occurred_at = Some(v.clone()),
+                (code, true) => match attributes.entry(code.to_string()).or_insert_with(|| json!([])) {
+                    Value::Array(a) => a.push(json!(v)),
+                    other => *other = json!([other.clone(), v]),
+                },
+                (code, false) => {
+                    attributes.insert(code.to_string(), json!(v));
                 }
             }
         }
@@ -271,6 +279,7 @@ async fn post_request(
         address: get("address_string"),
         occurred_at,
         contact: Some(Contact { name: Some(name).filter(|n| !n.is_empty()), phone: get("phone"), email: get("email") }),
+        attributes,
     };
     let origin = Origin {
         source: "open311",
@@ -295,15 +304,18 @@ async fn post_request(
             // The spec's shape, with the field named in the description.
             let status =
                 if e.status == StatusCode::NOT_FOUND { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-            let field = match e.field.as_deref() {
-                Some("location") => "lat/long",
-                Some("domain" | "category") => "service_code",
-                Some("occurred_at") => "attribute[occurred_at]",
-                Some("address") => "address_string",
-                Some("contact.phone") => "phone",
-                Some("contact.email") => "email",
-                Some(other) => other,
-                None => "",
+            let field: String = match e.field.as_deref() {
+                Some("location") => "lat/long".into(),
+                Some("domain" | "category") => "service_code".into(),
+                Some("occurred_at") => "attribute[occurred_at]".into(),
+                Some("address") => "address_string".into(),
+                Some("contact.phone") => "phone".into(),
+                Some("contact.email") => "email".into(),
+                Some(other) => match other.strip_prefix("attributes.") {
+                    Some(code) => format!("attribute[{code}]"),
+                    None => other.into(),
+                },
+                None => String::new(),
             };
             let desc = if field.is_empty() { e.message.clone() } else { format!("{field}: {}", e.message) };
             error(status, f, &desc)

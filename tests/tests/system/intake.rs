@@ -331,6 +331,18 @@ async fn bad_reports_are_refused_by_field_and_nothing_is_stored() {
             assert_eq!(e["error"]["field"], field, "{body} → {e}");
         }
     }
+    // Every problem of the envelope at once, each naming its field.
+    let (s, e) = app
+        .anon()
+        .post(
+            "/api/v1/reports",
+            json!({"description": "短", "occurred_at": "昨天", "contact": {"email": "x", "name": "名".repeat(65)}}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let fields: Vec<&str> =
+        e["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["description", "location", "occurred_at", "contact.email", "contact.name"], "{e}");
     let r = app
         .client
         .post(app.url("/api/v1/reports"))

@@ -136,3 +136,36 @@ async fn the_team_lead_is_mailed_and_the_citizen_gets_text_messages() {
     assert!(sms["content"].as_str().unwrap().contains(r["tracking_code"].as_str().unwrap()));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_left_in_triage_is_escalated_to_the_command_centre_by_mail() {
+    let smtp = FakeSmtp::start().await;
+    let mut notify = casegrid::notify::NotifySettings::default();
+    notify.poll_millis = 100;
+    notify.smtp = Some(casegrid::notify::Smtp {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+        from: "执法局 <noreply@zf.example.cn>".into(),
+    });
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify.clone()).await;
+    let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
+    let doc = json!({"members": [{"login": "cc1", "display_name": "指挥中心", "email": "cc1@zf.example.cn", "roles": [{"role": "dispatcher"}]}]});
+    assert_eq!(admin.post("/api/v1/org/import", doc).await.0, 200);
+    // Words no domain recognises: the report waits for a person.
+    let (_, r) = app
+        .anon()
+        .post("/api/v1/reports", json!({"description": "隔壁邻居半夜唱歌太吵了", "address": "湖滨路3号"}))
+        .await;
+    assert_eq!(r["status"], "triage", "{r}");
+    let ack = casegrid::intake::parse_rfc3339(r["expected_response_by"].as_str().unwrap()).unwrap().0;
+    let db = app.db().await;
+    let t = casegrid::intake::deadlines::tick(&db, &notify, ack + 1, 4 * 3_600_000).await.unwrap();
+    assert_eq!((t.reminded, t.escalated), (0, 1));
+    let mails = smtp.wait_for(1, 10).await;
+    assert_eq!(mails[0].0, ["cc1@zf.example.cn"]);
+    db.close().await;
+    app.stop().await;
+}

@@ -131,3 +131,69 @@ async fn an_open311_client_discovers_posts_and_follows_a_request() {
     assert_eq!(list["reports"][0]["source"], "open311");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_services_own_attributes_are_posted_typed_by_its_form_and_kept_with_the_report() {
+    let app = App::spawn(&[&casegrid_tests::fixture("hostile")]).await;
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let (_, k) = admin.post("/api/v1/open311-keys", serde_json::json!({"client": "市民服务App"})).await;
+    let key = k["api_key"].as_str().unwrap().to_string();
+    // The service definition lists the report form's own fields.
+    let (_, _, def) = raw(&app, "/open311/v2/services/hostile.anything.json").await;
+    let def: Value = serde_json::from_str(&def).unwrap();
+    let attrs: Vec<(&str, &str)> = def["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["code"].as_str().unwrap(), a["datatype"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        attrs,
+        [("occurred_at", "datetime"), ("frequency", "singlevaluelist"), ("people_affected", "number")],
+        "{def}"
+    );
+    let base = [
+        ("api_key", key.as_str()),
+        ("service_code", "hostile.anything"),
+        ("description", "楼下工厂每天夜里排放刺鼻气味"),
+        ("address_string", "湖滨路9号"),
+    ];
+    let post = |extra: &'static [(&'static str, &'static str)]| {
+        let mut form: Vec<(&str, &str)> = base.to_vec();
+        form.extend_from_slice(extra);
+        let app = &app;
+        async move { post_form(app, "/open311/v2/requests.json", &form).await }
+    };
+    let (s, body) = post(&[("attribute[frequency]", "hourly")]).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("attribute[frequency]"), "the option is checked by the plugin's form: {body}");
+    let (s, body) = post(&[("attribute[people_affected]", "many")]).await;
+    assert_eq!(s, 400);
+    assert!(body.contains("attribute[people_affected]") && body.contains("whole number"), "{body}");
+    let (s, body) = post(&[("attribute[colour]", "red")]).await;
+    assert_eq!(s, 400);
+    assert!(body.contains("attribute[colour]"), "{body}");
+    let (s, body) = post(&[("attribute[frequency]", "daily"), ("attribute[people_affected]", "12")]).await;
+    assert_eq!(s, 201, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let id = created[0]["service_request_id"].as_str().unwrap();
+    // The team reads them with the report.
+    let (_, r) = app.get(&format!("/api/v1/reports/{id}")).await;
+    assert_eq!(r["attributes"], serde_json::json!({"frequency": "daily", "people_affected": "12"}), "{r}");
+    // The JSON intake takes them too, checked by the form of the domain named or found.
+    let (s, e) = app
+        .anon()
+        .post("/api/v1/reports", serde_json::json!({"description": "楼下工厂排放气味", "address": "湖滨路9号", "attributes": {"frequency": "yearly"}}))
+        .await;
+    assert_eq!((s, e["error"]["field"].as_str()), (422, Some("attributes.frequency")), "{e}");
+    let (s, r) = app
+        .anon()
+        .post(
+            "/api/v1/reports",
+            serde_json::json!({"description": "楼下工厂排放气味", "address": "湖滨路9号", "domain": "hostile", "category": "anything",
+                               "attributes": {"frequency": "once", "people_affected": 3}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    app.stop().await;
+}

@@ -234,3 +234,5 @@ INSERT INTO case_log_head (id, seq, hash) VALUES (1, 0, '00000000000000000000000
 
 -- A report that became a case points at it.
 ALTER TABLE reports ADD COLUMN case_id BIGINT REFERENCES cases (id);
+-- The domain report form's fields beyond the envelope (Open311's attribute[…]), as JSON.
+ALTER TABLE reports ADD COLUMN attributes TEXT;
