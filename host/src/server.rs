@@ -44,7 +44,7 @@ pub async fn run(
     let auth = Arc::new(AuthState::new(settings.auth));
     let intake = Arc::new(IntakeState {
         calendar: crate::clock::Calendar::load(&settings.intake.calendar_files)?,
-        objects: Arc::new(crate::intake::objects::LocalFiles::new(settings.data.join("attachments"))),
+        objects: settings.intake.objects.open(&settings.data)?,
         notify: settings.notify.clone(),
         settings: settings.intake,
     });

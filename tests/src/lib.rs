@@ -675,3 +675,103 @@ impl FakeSmtp {
         panic!("{} mails after {secs} s, expected {n}", self.mails.lock().unwrap().len());
     }
 }
+
+/// An S3-compatible bucket on `127.0.0.1:0`, just enough of one: PUT, GET and DELETE of objects
+/// by path (`/BUCKET/KEY`), `NoSuchKey` as S3 says it. Every request must carry a Version 4
+/// `Authorization` for `access_key_id` in `region` over `host;x-amz-content-sha256;x-amz-date`,
+/// and its `x-amz-content-sha256` must be the body's, or it is refused as S3 refuses it. After
+/// [`FakeS3::fail_puts_after`], puts fail with 503 `SlowDown`.
+pub struct FakeS3 {
+    pub endpoint: String,
+    pub objects: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>>,
+    puts_left: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeS3 {
+    pub const ACCESS_KEY_ID: &'static str = "CASEGRIDTESTKEY";
+    pub const REGION: &'static str = "cn-test-1";
+
+    pub async fn start() -> FakeS3 {
+        use axum::http::{Method, StatusCode};
+        use sha2::Digest;
+        let objects: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let puts_left = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let (store, left) = (objects.clone(), puts_left.clone());
+        use axum::response::{IntoResponse, Response};
+        let refuse = |status: StatusCode, code: &str| -> Response {
+            (status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code></Error>"))
+                .into_response()
+        };
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (store, left) = (store.clone(), left.clone());
+                async move {
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    let auth = h("authorization");
+                    let scope_ok = auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={}/", FakeS3::ACCESS_KEY_ID))
+                        && auth.contains(&format!("/{}/s3/aws4_request,", FakeS3::REGION))
+                        && auth.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature=")
+                        && h("x-amz-date").len() == 16;
+                    if !scope_ok {
+                        return refuse(StatusCode::FORBIDDEN, "AccessDenied");
+                    }
+                    if h("x-amz-content-sha256") != hex::encode(sha2::Sha256::digest(&body)) {
+                        return refuse(StatusCode::BAD_REQUEST, "XAmzContentSHA256Mismatch");
+                    }
+                    let key = uri.path().to_string();
+                    match method {
+                        Method::PUT => {
+                            let go = left
+                                .fetch_update(
+                                    std::sync::atomic::Ordering::SeqCst,
+                                    std::sync::atomic::Ordering::SeqCst,
+                                    |n| n.checked_sub(1),
+                                )
+                                .is_ok();
+                            if !go {
+                                return refuse(StatusCode::SERVICE_UNAVAILABLE, "SlowDown");
+                            }
+                            store.lock().unwrap().insert(key, body.to_vec());
+                            StatusCode::OK.into_response()
+                        }
+                        Method::GET => {
+                            let found = store.lock().unwrap().get(&key).cloned();
+                            match found {
+                                Some(b) => (StatusCode::OK, b).into_response(),
+                                None => refuse(StatusCode::NOT_FOUND, "NoSuchKey"),
+                            }
+                        }
+                        Method::DELETE => {
+                            store.lock().unwrap().remove(&key);
+                            StatusCode::NO_CONTENT.into_response()
+                        }
+                        _ => refuse(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeS3 { endpoint, objects, puts_left }
+    }
+
+    /// The next `n` puts succeed, the ones after fail.
+    pub fn fail_puts_after(&self, n: usize) {
+        self.puts_left.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Settings for the bucket `bucket`, keys under `prefix`.
+    pub fn settings(&self, bucket: &str, prefix: &str) -> casegrid::intake::objects::ObjectSettings {
+        casegrid::intake::objects::ObjectSettings::S3(casegrid::intake::objects::S3Settings {
+            endpoint: self.endpoint.clone(),
+            region: Self::REGION.into(),
+            bucket: bucket.into(),
+            access_key_id: Self::ACCESS_KEY_ID.into(),
+            secret_access_key: casegrid::auth::secrets::Secret::new("test-secret"),
+            path_style: true,
+            prefix: prefix.into(),
+            timeout_seconds: 5,
+        })
+    }
+}

@@ -83,7 +83,7 @@ pub async fn archive(state: &AppState, caller: &Principal, id: i64) -> Result<(S
     }
     for (e, entry) in evidence.iter().zip(index["evidence"].as_array().cloned().unwrap_or_default()) {
         if let (Some(key), Some(name)) = (&e.object_key, entry["file"].as_str()) {
-            let bytes = state.intake.objects.get(key).await.map_err(zip_error)?;
+            let bytes = state.intake.objects.get(key).await.map_err(crate::intake::objects::unavailable)?;
             files.push((name.to_string(), bytes));
         }
     }

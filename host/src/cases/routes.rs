@@ -205,7 +205,7 @@ async fn evidence_file(
         .objects
         .get(e.object_key.as_deref().unwrap_or_default())
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()))?;
+        .map_err(crate::intake::objects::unavailable)?;
     // Served as a download, never rendered in the bureau's origin.
     Ok((
         [

@@ -2384,12 +2384,7 @@ pub async fn add_evidence(
             }
             let d = Day::of(now).to_string();
             let key = format!("cases/{}/{}", &d[..4], hex::encode(crate::auth::secrets::random_bytes::<16>()));
-            state
-                .intake
-                .objects
-                .put(&key, &u.bytes)
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()))?;
+            state.intake.objects.put(&key, &u.bytes).await.map_err(crate::intake::objects::unavailable)?;
             Some((key, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&u.bytes))))
         }
         None => None,

@@ -43,6 +43,9 @@ pub struct IntakeSettings {
     pub remind_before_minutes: u32,
     /// Extra working-day calendar files (TOML), added to the bundled official calendar.
     pub calendar_files: Vec<std::path::PathBuf>,
+    /// Where attachments and evidence files are kept: `kind = "local"` (the data directory) or
+    /// `kind = "s3"` with an endpoint, region, bucket and keys.
+    pub objects: objects::ObjectSettings,
 }
 
 impl Default for IntakeSettings {
@@ -56,6 +59,7 @@ impl Default for IntakeSettings {
             reopen_days: 7,
             remind_before_minutes: 240,
             calendar_files: Vec::new(),
+            objects: objects::ObjectSettings::Local,
         }
     }
 }
@@ -575,7 +579,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
                 let AttachmentRow { object_key, .. } = done;
                 let _ = intake.objects.delete(object_key).await;
             }
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()));
+            return Err(objects::unavailable(e));
         }
         rows.push(AttachmentRow {
             id: 0,

@@ -267,12 +267,7 @@ async fn attachment(
         .into_iter()
         .find(|a| a.id == aid)
         .ok_or_else(|| ApiError::not_found("attachment", &aid.to_string()))?;
-    let bytes = state
-        .intake
-        .objects
-        .get(&a.object_key)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "attachment-store", e.to_string()))?;
+    let bytes = state.intake.objects.get(&a.object_key).await.map_err(crate::intake::objects::unavailable)?;
     Ok(([(header::CONTENT_TYPE, a.media_type)], bytes).into_response())
 }
 

@@ -439,6 +439,75 @@ async fn photos_are_stored_with_the_report_and_served_to_the_team() {
 }
 
 #[tokio::test]
+async fn photos_can_live_in_an_s3_compatible_bucket_and_a_failing_bucket_keeps_nothing() {
+    let s3 = casegrid_tests::FakeS3::start().await;
+    let objects = s3.settings("casegrid-files", "bureau/");
+    let app = App::spawn_with(&[&plugin("housing")], |s| s.intake.objects = objects).await;
+    let city = city(&app).await;
+    let (a, b) = (png(), [png(), vec![7u8; 10]].concat());
+    let with_photos = || {
+        reqwest::multipart::Form::new()
+            .text("report", report("楼顶违章搭建彩钢房，附两张照片", IN_C01).to_string())
+            .part(
+                "photos",
+                reqwest::multipart::Part::bytes(a.clone()).file_name("a.png").mime_str("image/png").unwrap(),
+            )
+            .part(
+                "photos",
+                reqwest::multipart::Part::bytes(b.clone()).file_name("b.png").mime_str("image/png").unwrap(),
+            )
+    };
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(with_photos()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let kept: Vec<String> = s3.objects.lock().unwrap().keys().cloned().collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().all(|k| k.starts_with("/casegrid-files/bureau/")), "{kept:?}");
+    assert!(walk(&app.settings.data.join("attachments")).is_empty(), "nothing in the data directory");
+    let (_, full) = city.housing.get(&format!("/api/v1/reports/{id}")).await;
+    let download = |aid: &Value| {
+        city.housing.request(reqwest::Method::GET, &format!("/api/v1/reports/{id}/attachments/{aid}")).send()
+    };
+    let got = download(&full["attachments"][1]["id"]).await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), b, "the bytes come back from the bucket");
+
+    // The bucket takes the first photo of the next report and refuses the second: the report is
+    // refused as one, the photo already put is taken back, and the citizen is told to try again.
+    let db = app.db().await;
+    let count = || async {
+        let row: (i64, i64) =
+            sqlx::query_as("SELECT (SELECT COUNT(*) FROM reports), (SELECT COUNT(*) FROM attachments)")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        row
+    };
+    let before = count().await;
+    s3.fail_puts_after(1);
+    let r = app.client.post(app.url("/api/v1/reports")).multipart(with_photos()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "attachment-store");
+    assert!(
+        !body["error"]["message"].as_str().unwrap().contains("SlowDown"),
+        "what the store said is logged, not sent"
+    );
+    assert_eq!(s3.objects.lock().unwrap().len(), 2, "no orphan in the bucket");
+    assert_eq!(count().await, before, "no report without its photos");
+
+    // A file the database names but the bucket lost is a server fault, not a missing report.
+    let first = kept[0].clone();
+    s3.objects.lock().unwrap().remove(&first);
+    let statuses = [
+        download(&full["attachments"][0]["id"]).await.unwrap().status().as_u16(),
+        download(&full["attachments"][1]["id"]).await.unwrap().status().as_u16(),
+    ];
+    assert!(statuses.contains(&500) && statuses.contains(&200), "{statuses:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn reports_of_the_same_kind_nearby_are_suggested_as_duplicates() {
     let app = all_eight().await;
     let city = city(&app).await;
