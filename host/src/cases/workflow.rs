@@ -953,7 +953,11 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
     let worker = works(&mut c, caller, &org, &k).await?;
     let head = heads(caller, &org, &k);
     let officer_action = !matches!(action, Action::Approve { .. } | Action::Reject { .. });
-    if officer_action && !worker {
+    // The head's own decisions (APL art. 57) are also taken by a leader over the team who does
+    // not work the case.
+    let heads_decision =
+        matches!(action, Action::CloseWithoutPenalty { .. } | Action::ReferOut { .. } | Action::Close { .. });
+    if officer_action && !worker && !(head && heads_decision) {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
     if k.stage == stage::ARCHIVED {
@@ -2121,7 +2125,8 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     let (k, org) = visible(state, caller, id).await?;
     let pinned = load_pinned(state, &k).await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    if !works(&mut c, caller, &org, &k).await? {
+    // The head decides a measure (ACL art. 18), whether or not they work the case.
+    if !heads(caller, &org, &k) && !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
     need_stage(

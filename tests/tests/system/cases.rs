@@ -620,7 +620,8 @@ async fn a_case_closes_without_penalty_or_is_referred_out_and_tracked_until_acce
     let id = housing_case(&b, "2026-10-12", company()).await;
     let out = json!({"action": "refer-out", "agency": "海城区公安分局", "reason": "涉嫌伪造规划许可证件，涉嫌犯罪"});
     assert_eq!(b.act("hz1", id, out.clone()).await.0, 403);
-    let c = b.ok("hzlead", id, out).await;
+    // The department's leader is a head too, though not of the team.
+    let c = b.ok("head", id, out).await;
     assert_eq!((stage(&c), c["clock"]["for"].as_str()), ("referred", Some("referral-follow-up")));
     assert!(c["documents"].as_array().unwrap().iter().any(|d| d["kind"] == "referral"));
     b.refused("hz1", id, json!({"action": "close", "note": "x"}), 409, "wrong-stage").await;
