@@ -74,6 +74,18 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// A multipart body that could not be read: 413 `input-too-large` over the route's body limit,
+/// else 400 `invalid-multipart`.
+impl From<axum::extract::multipart::MultipartError> for ApiError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "the request body is too large")
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "invalid-multipart", e.body_text())
+        }
+    }
+}
+
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
         let (status, details) = match &e {

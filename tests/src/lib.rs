@@ -615,6 +615,20 @@ pub struct FakeSmtp {
 pub type Mail = (Vec<String>, String);
 
 impl FakeSmtp {
+    /// Settings that send mail here (and poll the outbox every 100 ms).
+    pub fn settings(&self) -> casegrid::notify::NotifySettings {
+        let mut notify = casegrid::notify::NotifySettings { poll_millis: 100, ..Default::default() };
+        notify.smtp = Some(casegrid::notify::Smtp {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            security: "none".into(),
+            username: None,
+            password: None,
+            from: "执法局 <noreply@zf.example.cn>".into(),
+        });
+        notify
+    }
+
     pub async fn start() -> FakeSmtp {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -414,6 +414,49 @@ pub struct CaseRow {
 }
 
 impl CaseRow {
+    /// A case as it is opened, on the day of `act` against `party`: no number yet, nothing found,
+    /// proposed or decided, no clock set. The caller fills in where it comes from.
+    pub fn opened(party: Party, act: crate::clock::Day, opened_by: i64, now: i64) -> CaseRow {
+        CaseRow {
+            id: 0,
+            number: String::new(),
+            domain: String::new(),
+            plugin_version: String::new(),
+            pinned_reason: String::new(),
+            procedure: "general".into(),
+            stage: stage::OPENED.into(),
+            source: String::new(),
+            report_id: None,
+            referral: None,
+            operation_id: None,
+            team_id: 0,
+            title: String::new(),
+            place: String::new(),
+            summary: String::new(),
+            party_key: party.key(),
+            party,
+            act_date: act.to_string(),
+            act_end_date: None,
+            safety_harmed: false,
+            discovered_at: now,
+            distinct_act: None,
+            item_code: None,
+            facts: None,
+            proposal: None,
+            legal_review: "none".into(),
+            progress: Progress::default(),
+            opened_at: now,
+            opened_by: Some(opened_by),
+            due_at: None,
+            due_what: None,
+            reminded_for: None,
+            escalated_for: None,
+            closed_at: None,
+            version: 0,
+            updated_at: now,
+        }
+    }
+
     /// The day the act ended (a continuing act) or happened.
     pub fn act_end(&self) -> crate::clock::Day {
         let d = self.act_end_date.as_deref().unwrap_or(&self.act_date);

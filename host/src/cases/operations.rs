@@ -3,7 +3,7 @@
 //! progress: its cases by stage, those overdue, the fines decided.
 
 use super::workflow::{check_party, day, invalid, pin, text, year_of};
-use super::{CaseRow, Progress, stage, store};
+use super::{CaseRow, stage, store};
 use crate::api_error::ApiError;
 use crate::auth::store::Actor;
 use crate::auth::{Principal, Role, Scope};
@@ -155,26 +155,7 @@ pub async fn add_officers(
     if !may_run(caller, &org, o.team_id) {
         return Err(ApiError::forbidden("the lead team's lead or a leader assigns an operation's officers"));
     }
-    if logins.is_empty() {
-        return Err(invalid("officers", "required", "at least one login"));
-    }
-    let mut ids = Vec::new();
-    for (i, login) in logins.iter().enumerate() {
-        let u = crate::auth::store::user_by_login(&mut c, &login.to_lowercase())
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| {
-                invalid(&format!("officers[{i}]"), "unknown-user", format!("no active account `{login}`"))
-            })?;
-        if !crate::auth::store::grants_of(&mut c, u.id).await?.iter().any(|g| g.role == Role::Officer) {
-            return Err(invalid(
-                &format!("officers[{i}]"),
-                "not-an-officer",
-                format!("`{login}` holds no officer role"),
-            ));
-        }
-        ids.push(u.id);
-    }
+    let ids = super::workflow::officer_ids(&mut c, &logins).await?;
     let mut tx = state.db.write_on(&mut c).await?;
     for u in ids {
         sqlx::query(
@@ -255,13 +236,10 @@ pub async fn spawn(
         };
         let (plugin_version, pinned_reason) = pin(state, &mut c, &o.domain, end.unwrap_or(act)).await?;
         let mut k = CaseRow {
-            id: 0,
-            number: String::new(),
             domain: o.domain.clone(),
             plugin_version,
             pinned_reason,
             procedure: "general".into(),
-            stage: stage::OPENED.into(),
             source: "operation".into(),
             report_id: None,
             referral: None,
@@ -270,27 +248,10 @@ pub async fn spawn(
             title,
             place,
             summary,
-            party_key: party.key(),
-            party,
-            act_date: act.to_string(),
             act_end_date: end.map(|d| d.to_string()),
             safety_harmed: s.safety_harmed,
             discovered_at: now,
-            distinct_act: None,
-            item_code: None,
-            facts: None,
-            proposal: None,
-            legal_review: "none".into(),
-            progress: Progress::default(),
-            opened_at: now,
-            opened_by: Some(caller.user_id),
-            due_at: None,
-            due_what: None,
-            reminded_for: None,
-            escalated_for: None,
-            closed_at: None,
-            version: 0,
-            updated_at: now,
+            ..CaseRow::opened(party, act, caller.user_id, now)
         };
         let (due, what) = super::clock::stage_deadline(&state.intake.calendar, &state.cases, &k, 0).unzip();
         (k.due_at, k.due_what) = (due, what.map(str::to_string));

@@ -140,16 +140,10 @@ async fn evidence(
         let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid-multipart", m);
         let mut mp = Multipart::from_request(req, &state).await.map_err(|e| bad(e.body_text()))?;
         let (mut meta, mut file) = (None, None);
-        while let Some(field) = mp.next_field().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "the request body is too large")
-            } else {
-                bad(e.body_text())
-            }
-        })? {
+        while let Some(field) = mp.next_field().await? {
             match field.name() {
                 Some("evidence") => {
-                    let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+                    let text = field.text().await?;
                     meta = Some(
                         serde_json::from_str::<EvidenceIn>(&text)
                             .map_err(|e| workflow::invalid("evidence", "invalid-body", e.to_string()))?,
@@ -159,17 +153,7 @@ async fn evidence(
                     let file_name: String =
                         field.file_name().unwrap_or("file").chars().filter(|c| !c.is_control()).take(128).collect();
                     let media_type = field.content_type().unwrap_or("application/octet-stream").to_string();
-                    let bytes = field.bytes().await.map_err(|e| {
-                        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                            ApiError::new(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "input-too-large",
-                                "the request body is too large",
-                            )
-                        } else {
-                            bad(e.body_text())
-                        }
-                    })?;
+                    let bytes = field.bytes().await?;
                     file = Some(crate::intake::Upload { file_name, media_type, bytes });
                 }
                 other => {

@@ -4,8 +4,8 @@
 use super::lighter::{self, Applies, BandError};
 use super::store::{self, Measure, NewEvidence};
 use super::{
-    Assessed, CaseRow, CaseSettings, Closing, Decision, Hearing, LEVELS, Notice, Outcome, Party, Payment, Progress,
-    Proposal, Referral, ReferralOut, Service, stage,
+    Assessed, CaseRow, CaseSettings, Closing, Decision, Hearing, LEVELS, Notice, Outcome, Party, Payment, Proposal,
+    Referral, ReferralOut, Service, stage,
 };
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn, OrgIndex};
@@ -120,6 +120,28 @@ pub async fn may_see(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseR
         return Ok(true);
     }
     Ok(store::is_officer_of(c, k.id, caller.user_id).await?)
+}
+
+/// The accounts of `logins` (the field `officers`), each active and holding an officer role.
+pub async fn officer_ids(c: &mut Conn, logins: &[String]) -> Result<Vec<i64>> {
+    if logins.is_empty() {
+        return Err(invalid("officers", "required", "at least one login"));
+    }
+    let mut ids = Vec::new();
+    for (i, login) in logins.iter().enumerate() {
+        let u = crate::auth::store::user_by_login(c, &login.to_lowercase()).await?.filter(|u| !u.disabled).ok_or_else(
+            || invalid(&format!("officers[{i}]"), "unknown-user", format!("no active account `{login}`")),
+        )?;
+        if !crate::auth::store::grants_of(c, u.id).await?.iter().any(|g| g.role == Role::Officer) {
+            return Err(invalid(
+                &format!("officers[{i}]"),
+                "not-an-officer",
+                format!("`{login}` holds no officer role"),
+            ));
+        }
+        ids.push(u.id);
+    }
+    Ok(ids)
 }
 
 /// Whether the caller works the case: an officer on it, or an officer or lead of its team.
@@ -302,13 +324,10 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
     let (plugin_version, pinned_reason) = pin(state, &mut c, &domain, act_end.unwrap_or(act)).await?;
     let s = &state.cases;
     let mut k = CaseRow {
-        id: 0,
-        number: String::new(),
         domain: domain.clone(),
         plugin_version,
         pinned_reason,
         procedure,
-        stage: stage::OPENED.into(),
         source: input.source.clone(),
         report_id: report.as_ref().map(|r| r.id),
         referral,
@@ -327,27 +346,10 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
             })
             .ok_or_else(|| invalid("place", "required", "where the act happened"))?,
         summary,
-        party_key: party.key(),
-        party,
-        act_date: act.to_string(),
         act_end_date: act_end.map(|d| d.to_string()),
         safety_harmed: input.safety_harmed,
         discovered_at,
-        distinct_act: None,
-        item_code: None,
-        facts: None,
-        proposal: None,
-        legal_review: "none".into(),
-        progress: Progress::default(),
-        opened_at: now,
-        opened_by: Some(caller.user_id),
-        due_at: None,
-        due_what: None,
-        reminded_for: None,
-        escalated_for: None,
-        closed_at: None,
-        version: 0,
-        updated_at: now,
+        ..CaseRow::opened(party, act, caller.user_id, now)
     };
     let (due, what) = super::clock::stage_deadline(&state.intake.calendar, s, &k, 0).unzip();
     (k.due_at, k.due_what) = (due, what.map(str::to_string));
@@ -987,26 +989,7 @@ pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, a
             if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
                 return Err(ApiError::forbidden("the team lead assigns officers"));
             }
-            if logins.is_empty() {
-                return Err(invalid("officers", "required", "at least one login"));
-            }
-            for (i, login) in logins.iter().enumerate() {
-                let u = crate::auth::store::user_by_login(&mut c, &login.to_lowercase())
-                    .await?
-                    .filter(|u| !u.disabled)
-                    .ok_or_else(|| {
-                        invalid(&format!("officers[{i}]"), "unknown-user", format!("no active account `{login}`"))
-                    })?;
-                let grants = crate::auth::store::grants_of(&mut c, u.id).await?;
-                if !grants.iter().any(|g| g.role == Role::Officer) {
-                    return Err(invalid(
-                        &format!("officers[{i}]"),
-                        "not-an-officer",
-                        format!("`{login}` holds no officer role"),
-                    ));
-                }
-                pending_officers.push(u.id);
-            }
+            pending_officers = officer_ids(&mut c, &logins).await?;
             fx.record = json!({"officers": logins});
         }
         Action::ConvertToGeneral { reason } => {

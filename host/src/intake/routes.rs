@@ -90,16 +90,10 @@ async fn read_multipart(state: &AppState, req: Request) -> Result<(NewReport, Ve
     let mut mp = Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
     let mut report = None;
     let mut uploads = Vec::new();
-    while let Some(field) = mp.next_field().await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "the request body is too large")
-        } else {
-            bad(e.body_text())
-        }
-    })? {
+    while let Some(field) = mp.next_field().await? {
         match field.name() {
             Some("report") => {
-                let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+                let text = field.text().await?;
                 let r: NewReport = serde_json::from_str(&text).map_err(|e| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", format!("report: {e}"))
                         .field("report")
@@ -117,13 +111,7 @@ async fn read_multipart(state: &AppState, req: Request) -> Result<(NewReport, Ve
                     )
                     .field("photos"));
                 }
-                let bytes = field.bytes().await.map_err(|e| {
-                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "the request body is too large")
-                    } else {
-                        bad(e.body_text())
-                    }
-                })?;
+                let bytes = field.bytes().await?;
                 uploads.push(Upload { file_name, media_type, bytes });
             }
             other => return Err(bad(format!("unexpected part {:?}: send `report` and `photos`", other.unwrap_or("")))),

@@ -190,17 +190,7 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
     if a.item != item_code {
         return Err(format!("asked to assess {item_code}, answered for {}", a.item));
     }
-    let item = p
-        .data()
-        .checklist
-        .iter()
-        .find(|i| i.code == item_code)
-        .ok_or_else(|| format!("no item {item_code} in the checklist"))?;
-    let tier = item
-        .tiers
-        .iter()
-        .find(|t| t.code == a.tier)
-        .ok_or_else(|| format!("item {item_code} has no tier {}", a.tier))?;
+    let tier = tier_of(p, item_code, &a.tier)?;
     if a.penalties != tier.penalties {
         return Err(format!("the penalties differ from those of tier {}", tier.code));
     }
@@ -220,6 +210,17 @@ pub fn assessment(p: &Plugin, item_code: &str, facts: &[FieldValue], a: &Assessm
     }
 }
 
+/// A tier of an item of the plugin's published checklist.
+fn tier_of<'a>(p: &'a Plugin, item_code: &str, tier_code: &str) -> Result<&'a super::bindings::Tier, String> {
+    let item = p
+        .data()
+        .checklist
+        .iter()
+        .find(|i| i.code == item_code)
+        .ok_or_else(|| format!("no item {item_code} in the checklist"))?;
+    item.tiers.iter().find(|t| t.code == tier_code).ok_or_else(|| format!("item {item_code} has no tier {tier_code}"))
+}
+
 /// The statutory fine band (fen) of an item's tier for the amounts in the facts: fixed, per unit of a
 /// quantity, or a share or multiple of an amount; `None` when the tier imposes no fine. The host
 /// computes it from the published checklist alone, to check a plugin's answer and to assess by hand
@@ -230,17 +231,7 @@ pub fn statutory_band(
     tier_code: &str,
     facts: &[FieldValue],
 ) -> Result<Option<(i64, i64)>, String> {
-    let item = p
-        .data()
-        .checklist
-        .iter()
-        .find(|i| i.code == item_code)
-        .ok_or_else(|| format!("no item {item_code} in the checklist"))?;
-    let tier = item
-        .tiers
-        .iter()
-        .find(|t| t.code == tier_code)
-        .ok_or_else(|| format!("item {item_code} has no tier {tier_code}"))?;
+    let tier = tier_of(p, item_code, tier_code)?;
     let Some(rule) = tier.penalties.iter().find_map(|p| match &p.kind {
         PenaltyKind::Fine(r) => Some(r),
         _ => None,

@@ -95,16 +95,7 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
 async fn the_team_lead_is_mailed_and_the_citizen_gets_text_messages() {
     let smtp = FakeSmtp::start().await;
     let gateway = Hook::start(0).await;
-    let mut notify = casegrid::notify::NotifySettings::default();
-    notify.poll_millis = 100;
-    notify.smtp = Some(casegrid::notify::Smtp {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-        from: "执法局 <noreply@zf.example.cn>".into(),
-    });
+    let mut notify = smtp.settings();
     notify.sms = Some(casegrid::notify::Sms {
         url: gateway.url.clone(),
         body_template: r#"{"mobile": "{phone}", "content": "{text}"}"#.into(),
@@ -140,16 +131,7 @@ async fn the_team_lead_is_mailed_and_the_citizen_gets_text_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_left_in_triage_is_escalated_to_the_command_centre_by_mail() {
     let smtp = FakeSmtp::start().await;
-    let mut notify = casegrid::notify::NotifySettings::default();
-    notify.poll_millis = 100;
-    notify.smtp = Some(casegrid::notify::Smtp {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-        from: "执法局 <noreply@zf.example.cn>".into(),
-    });
+    let notify = smtp.settings();
     let app = App::spawn_with(&[&plugin("housing")], |s| s.notify = notify.clone()).await;
     let admin = app.sign_in("admin", casegrid_tests::ADMIN_PASSWORD).await;
     let doc = json!({"members": [{"login": "cc1", "display_name": "指挥中心", "email": "cc1@zf.example.cn", "roles": [{"role": "dispatcher"}]}]});
