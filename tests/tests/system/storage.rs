@@ -25,6 +25,8 @@ on_both_backends!(
     a_taken_login_or_email_is_a_conflict_and_nothing_is_half_written,
     two_hosts_on_one_database_share_sessions_tokens_and_lockouts,
     reports_through_two_hosts_are_dispatched_and_each_message_is_delivered_once,
+    citizens_who_hang_up_mid_request_leave_no_half_report_and_no_open_transaction,
+    a_write_abandoned_while_it_begins_leaves_its_connection_outside_any_transaction,
 );
 
 async fn accounts_and_their_record_survive_a_restart_and_the_schema_is_migrated_once(backend: Backend) {
@@ -168,4 +170,122 @@ async fn reports_through_two_hosts_are_dispatched_and_each_message_is_delivered_
     assert_eq!((got.len(), ids.len()), (30, 30), "each delivered exactly once");
     b.stop().await;
     a.stop().await;
+}
+
+/// Clients that give up at every point of a report's path (the request dropped while the server
+/// reads it, classifies it, begins its transaction, writes or commits) leave each report whole or
+/// absent, no connection inside a transaction, and a server that takes the next reports as ever.
+async fn citizens_who_hang_up_mid_request_leave_no_half_report_and_no_open_transaction(backend: Backend) {
+    let app = App::spawn_on_with(backend, &[&plugin("housing")], |s| s.auth.intake_per_minute = 0).await;
+    let body = json!({"description": "楼顶违章搭建彩钢房", "domain": "housing", "category": "illegal-construction", "address": "湖滨路1号"});
+    let (mut answered, mut dropped) = (Vec::new(), 0);
+    for round in 0..10u64 {
+        let mut calls = Vec::new();
+        for i in 0..32u64 {
+            let (url, body) = (app.url("/api/v1/reports"), body.clone());
+            // Timeouts spread from 0.1 ms to 19 ms: some before the server reads, most inside.
+            let wait = std::time::Duration::from_micros(100 + (round * 32 + i) * 60);
+            calls.push(tokio::spawn(async move {
+                let client = reqwest::Client::builder().timeout(wait).build().unwrap();
+                let answer = client.post(url).json(&body).send().await.ok()?;
+                let status = answer.status().as_u16();
+                Some((status, answer.json::<serde_json::Value>().await.ok()?))
+            }));
+        }
+        for c in calls {
+            match c.await.unwrap() {
+                Some((201, r)) => answered.push(r["tracking_code"].as_str().expect("a tracking code").to_owned()),
+                Some((status, r)) => panic!("a report was refused: {status} {r}"),
+                None => dropped += 1,
+            }
+        }
+    }
+    assert!(dropped > 0, "no client hung up: the story tested nothing");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let db = app.db().await;
+    let mut c = db.pool().acquire().await.unwrap();
+    let (reports, whole): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM reports), \
+                (SELECT COUNT(*) FROM reports r WHERE (SELECT COUNT(*) FROM report_events e WHERE e.report_id = r.id) >= 2)",
+    )
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(reports, whole, "every stored report has its timeline");
+    assert!(reports >= answered.len() as i64);
+    if backend == Backend::Postgres {
+        let open: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+        assert_eq!(open.0, 0, "a connection was left inside a transaction");
+    }
+    drop(c);
+    // Every report whose citizen got an answer is there to track.
+    for code in &answered {
+        let (s, r) = app.anon().get(&format!("/api/v1/track/{code}")).await;
+        assert_eq!(s, 200, "{code}: {r}");
+    }
+    // The server goes on: every one of the next reports lands, whole.
+    for _ in 0..20 {
+        let (s, r) = app.anon().post("/api/v1/reports", body.clone()).await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let mut c = db.pool().acquire().await.unwrap();
+    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reports").fetch_one(&mut *c).await.unwrap();
+    assert_eq!(after.0, reports + 20);
+    app.stop().await;
+}
+
+/// A request dropped between sending `BEGIN` and reading its answer (a client hanging up, a
+/// timeout) must not leave its connection inside a transaction for the next request to run in:
+/// sqlx 0.9.0 did exactly that on PostgreSQL (transact-rs/sqlx#4393, fixed in 0.9.1). The write is
+/// polled once — `BEGIN` sent, its answer not yet read — and dropped, deterministically, fifty times.
+async fn a_write_abandoned_while_it_begins_leaves_its_connection_outside_any_transaction(backend: Backend) {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let app = App::spawn_on(backend, &[]).await;
+    let db = app.db().await;
+    let mut c = db.pool().acquire().await.unwrap();
+    let mut abandoned = 0;
+    for round in 0..50 {
+        {
+            let mut begin = std::pin::pin!(db.write_on(&mut c));
+            match begin.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Pending => abandoned += 1,
+                Poll::Ready(tx) => tx.expect("begin").rollback().await.expect("roll back"),
+            }
+        }
+        if backend == Backend::Postgres {
+            // PostgreSQL takes a savepoint only inside a transaction block: outside one it
+            // answers 25P01 (no_active_sql_transaction).
+            let probe = sqlx::raw_sql("SAVEPOINT probe").execute(&mut *c).await;
+            let code =
+                probe.as_ref().err().and_then(|e| e.as_database_error()).and_then(|e| e.code().map(|c| c.into_owned()));
+            assert_eq!(
+                code.as_deref(),
+                Some("25P01"),
+                "round {round}: the connection was left inside the abandoned transaction ({probe:?})"
+            );
+        }
+        // A whole write on the same connection goes through and is kept.
+        let mut tx = db.write_on(&mut c).await.expect("a new write begins");
+        sqlx::query("INSERT INTO departments (code, name, created_at) VALUES ($1, '测试支队', 0)")
+            .bind(format!("abandoned-{round}"))
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+    }
+    assert!(abandoned > 0, "every BEGIN answered in one poll: nothing was abandoned");
+    drop(c);
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments WHERE code LIKE 'abandoned-%'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 50);
+    app.stop().await;
 }
