@@ -90,9 +90,7 @@ async fn main() {
         note("the whole procedure, open to the case file", t0.elapsed());
     }
     for (what, samples) in &mut timings {
-        samples.sort();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-        println!("{what}: n = {}, p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms", samples.len(), at(0.5), at(0.9), at(1.0));
+        casegrid_tests::print_timings(what, samples);
     }
     app.stop().await;
 }

@@ -6,7 +6,7 @@
 //! `scripts/build-plugins --fixtures && cargo bench -p casegrid-tests --bench hot_swap`
 //! (PostgreSQL at 127.0.0.1:5432, or CG_TEST_POSTGRES). `SWITCHES=N` (default 60).
 
-use casegrid_tests::{ADMIN_PASSWORD, App, Backend, fixture, plugin};
+use casegrid_tests::{ADMIN_PASSWORD, App, Backend, fixture, plugin, print_timings};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -46,21 +46,8 @@ async fn main() {
         }
         on_b.push(t0.elapsed());
     }
-    report("activation answered on host A (the change committed, A's snapshot rebuilt)", &mut on_a);
-    report("host B serves the new version", &mut on_b);
+    print_timings("activation answered on host A (the change committed, A's snapshot rebuilt)", &mut on_a);
+    print_timings("host B serves the new version", &mut on_b);
     b.stop().await;
     a.stop().await;
-}
-
-fn report(what: &str, samples: &mut [Duration]) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-    println!(
-        "{what}: n = {}, min {:.1} ms, p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
-        samples.len(),
-        at(0.0),
-        at(0.5),
-        at(0.9),
-        at(1.0)
-    );
 }

@@ -165,6 +165,20 @@ impl Backend {
     }
 }
 
+/// Prints what the samples of a benchmark were: how many, and min, p50, p90 and max in milliseconds.
+pub fn print_timings(what: &str, samples: &mut [std::time::Duration]) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "{what}: n = {}, min {:.1} ms, p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+        samples.len(),
+        at(0.0),
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
+}
+
 /// The PostgreSQL server the tests create their databases on.
 pub fn postgres_server() -> String {
     std::env::var("CG_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
