@@ -1,7 +1,7 @@
 //! Casegrid: the case platform of a city's comprehensive administrative law-enforcement bureau.
 //! Each enforcement domain is a sandboxed WebAssembly component plugin; this crate is the host.
 
-#![deny(unsafe_code)] // the one exception, loading a precompiled plugin, is in plugins/cache.rs
+#![forbid(unsafe_code)] // the one exception, loading a precompiled plugin, is in the runtime crate
 
 pub mod admin;
 pub mod api_error;
@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod domains;
 pub mod intake;
 pub mod metrics;
+pub use casegrid_runtime::money;
 pub mod notify;
 pub mod open311;
 pub mod plugins;

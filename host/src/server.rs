@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub runtime: Arc<Runtime>,
+    /// What the server counts (requests, plugin calls, approval steps), served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub registry: Arc<Registry>,
     pub routing: crate::routing::RoutingRules,
     pub db: Db,
@@ -34,7 +36,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let runtime = Runtime::new(settings.limits.clone(), Some(settings.cache_dir()))?;
+    let observer = Arc::new(crate::plugins::HostObserver::default());
+    let runtime = Runtime::observed(settings.limits.clone(), Some(settings.cache_dir()), observer.clone())?;
     let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
     crate::auth::ensure_admin(&db, &settings.auth).await?;
     let registry = Registry::start(runtime.clone(), db.clone(), &settings.plugins).await?;
@@ -50,6 +53,7 @@ pub async fn run(
     });
     let state = AppState {
         runtime,
+        metrics: observer.metrics.clone(),
         registry: registry.clone(),
         routing: settings.routing,
         db: db.clone(),
@@ -59,7 +63,7 @@ pub async fn run(
     };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
-    let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone());
+    let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
     background.push(tokio::spawn(housekeeping(state.clone())));
     background.push(tokio::spawn(crate::notify::worker(db.clone(), settings.notify, host)));
     tracing::info!(addr = %listener.local_addr()?, domains = registry.snapshot().len(), backend = ?db.backend(), "casegrid serving");
@@ -141,7 +145,7 @@ async fn count_request(
     let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
     let started = std::time::Instant::now();
     let res = next.run(req).await;
-    let m = state.runtime.metrics();
+    let m = state.metrics;
     let status = res.status().as_u16().to_string();
     m.inc("casegrid_http_requests_total", &[("method", &method), ("route", &route), ("status", &status)]);
     m.observe(
@@ -155,7 +159,7 @@ async fn count_request(
 /// `GET /metrics`: Prometheus text. Public like `/healthz`: counts and latencies, no personal data;
 /// keep it on the internal network.
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let mut text = state.runtime.metrics().render();
+    let mut text = state.metrics.render();
     text.push_str("# HELP casegrid_plugin_info The plugin version serving each enabled domain, by domain, version, component hash and mode\n");
     text.push_str("# TYPE casegrid_plugin_info gauge\n");
     for s in state.registry.snapshot().all() {

@@ -10,7 +10,7 @@ use crate::api_error::ApiError;
 use crate::clock::Day;
 use crate::plugins::Plugin;
 use crate::plugins::bindings::{FineRule, Item, LegalRef, Penalty, PenaltyKind};
-use crate::plugins::check::yuan;
+use crate::money::yuan;
 use crate::server::AppState;
 
 type Doc = (String, String, String);

@@ -6,13 +6,16 @@
 //! decided, served, executed, closed and archived. The machine refuses every move the law forbids,
 //! each with its reason; every action is written to a hash-chained record in the same transaction.
 
+mod actions;
 pub mod audit;
 pub mod clock;
 pub mod deadlines;
 pub mod documents;
 pub mod dossier;
+pub mod gates;
 pub mod lighter;
 pub mod operations;
+pub mod procedure;
 pub mod replay;
 pub mod routes;
 pub mod store;

@@ -1,11 +1,13 @@
 //! The procedure itself: opening a case, and every action on it, each checked against the gates the
 //! law sets and written, with its record entry and its messages, in one transaction.
 
-use super::lighter::{self, Applies, BandError};
+use super::actions::{Cx, Effects};
+use super::gates::{CallerFacts, Facts};
+use super::lighter::{self, Applies};
+use super::procedure::{self, Next};
 use super::store::{self, Measure, NewEvidence};
 use super::{
-    Assessed, CaseRow, CaseSettings, Closing, Decision, Hearing, LEVELS, Notice, Outcome, Party, Payment, Proposal,
-    Referral, ReferralOut, Service, stage,
+    Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage,
 };
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn, OrgIndex};
@@ -22,14 +24,7 @@ use std::sync::Arc;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-pub(crate) fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).field(field)
-}
-
-/// A move the procedure does not allow now: 409, naming the gate.
-pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, message)
-}
+pub(crate) use super::gates::{invalid, refused};
 
 fn changed_meanwhile() -> ApiError {
     refused("changed-meanwhile", "the case changed since it was read: look again and retry")
@@ -97,7 +92,7 @@ pub(crate) fn check_party(p: &Party) -> Result<Party> {
 }
 
 /// The teams a caller works for as officer or team lead.
-fn teams_worked(caller: &Principal, org: &OrgIndex) -> Vec<i64> {
+pub(crate) fn teams_worked(caller: &Principal, org: &OrgIndex) -> Vec<i64> {
     let mut out = Vec::new();
     for g in &caller.grants {
         if !matches!(g.role, Role::Officer | Role::TeamLead) {
@@ -145,7 +140,7 @@ pub async fn officer_ids(c: &mut Conn, logins: &[String]) -> Result<Vec<i64>> {
 }
 
 /// Whether the caller works the case: an officer on it, or an officer or lead of its team.
-async fn works(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) -> Result<bool> {
+pub(crate) async fn works(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) -> Result<bool> {
     if caller.acts_for_team(&[Role::Officer, Role::TeamLead], k.team_id, org) {
         return Ok(true);
     }
@@ -529,7 +524,16 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(&self) -> &'static str {
+    /// Every action's name, as the API spells it.
+    pub const NAMES: [&'static str; 29] = [
+        "assign-officers", "convert-to-general", "start-investigation", "record-inspection", "record-facts", "assess",
+        "propose", "declare-distinct-act", "issue-notice", "serve-notice", "record-statement", "request-hearing",
+        "waive-hearing", "schedule-hearing", "hold-hearing", "submit", "approve", "reject", "decide-summary",
+        "serve-decision", "record-payment", "issue-demand", "close", "close-without-penalty", "refer-out",
+        "referral-accepted", "pause", "resume", "archive",
+    ];
+
+    pub fn name(&self) -> &'static str {
         match self {
             Action::AssignOfficers { .. } => "assign-officers",
             Action::ConvertToGeneral { .. } => "convert-to-general",
@@ -575,16 +579,6 @@ pub const NO_PENALTY: [(&str, &str); 7] = [
     ("no-current-rule", "现行规定不再处罚该行为（行政处罚法第三十七条）"),
 ];
 
-/// What an action leaves besides the case row: numbers to take and documents to make inside the
-/// transaction, the record's detail, a message to send.
-#[derive(Default)]
-struct Effects {
-    numbers: Vec<&'static str>,
-    documents: Vec<&'static str>,
-    record: Value,
-    event: Option<&'static str>,
-}
-
 /// Loads a case the caller may see (404 otherwise, so as not to say it exists).
 pub async fn visible(state: &AppState, caller: &Principal, id: i64) -> Result<(CaseRow, OrgIndex)> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -594,23 +588,6 @@ pub async fn visible(state: &AppState, caller: &Principal, id: i64) -> Result<(C
         return Err(ApiError::not_found("case", &id.to_string()));
     }
     Ok((k, org))
-}
-
-fn need_stage(k: &CaseRow, allowed: &[&str], what: &str) -> Result<()> {
-    if allowed.contains(&k.stage.as_str()) {
-        Ok(())
-    } else {
-        let list: Vec<&str> = allowed.iter().map(|s| stage::zh(s)).collect();
-        Err(refused(
-            "wrong-stage",
-            format!(
-                "{what} is done at the stage {}; the case is at {} ({})",
-                list.join(" or "),
-                stage::zh(&k.stage),
-                k.stage
-            ),
-        ))
-    }
 }
 
 /// Assesses under `plugin` at `at`; a refusal is an outcome, not an error.
@@ -658,13 +635,13 @@ async fn callable(c: &mut Conn, k: &CaseRow) -> Result<bool> {
 
 /// Unix seconds of the last moment of the day the act ended: the reference time of the rules
 /// then in force.
-fn act_reference(k: &CaseRow) -> i64 {
+pub(crate) fn act_reference(k: &CaseRow) -> i64 {
     k.act_end().next().start_ms() / 1000 - 1
 }
 
 /// Both assessments of the lighter-law rule: under the pinned version at the time of the act, and
 /// under the version serving now at the current time.
-async fn both(
+pub(crate) async fn both(
     state: &AppState,
     k: &CaseRow,
     pinned: (&Arc<Plugin>, bool),
@@ -678,12 +655,12 @@ async fn both(
     (old, new)
 }
 
-fn fine_yuan_limit(k: &CaseRow, person: i64, organisation: i64) -> i64 {
+pub(crate) fn fine_yuan_limit(k: &CaseRow, person: i64, organisation: i64) -> i64 {
     if k.party.kind == "person" { person } else { organisation }
 }
 
 /// Why the legal review of APL art. 58 is required for this proposal.
-fn legal_review_reasons(
+pub(crate) fn legal_review_reasons(
     s: &CaseSettings,
     k: &CaseRow,
     penalties: &[crate::plugins::bindings::Penalty],
@@ -746,55 +723,44 @@ pub fn chain_for(
     chain
 }
 
-/// Gates every decision passes: the limitation period (APL art. 36) and one act, one fine (art. 29).
-async fn decision_gates(c: &mut Conn, k: &CaseRow, fine: Option<i64>) -> Result<()> {
-    let limit = super::clock::limitation_ends(k.act_end(), k.safety_harmed);
-    if Day::of(k.discovered_at) > limit {
+/// APL art. 29: the same act is not fined twice. Another case of the same party whose act overlaps
+/// in time and that was fined refuses this fine, unless the case was declared a distinct act.
+pub(crate) async fn one_act_one_fine(c: &mut Conn, k: &CaseRow, fine: Option<i64>) -> Result<()> {
+    if fine.is_none() || k.distinct_act.is_some() {
+        return Ok(());
+    }
+    let others = store::same_party(c, &k.party_key, k.id).await?;
+    let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
+    let fined: Vec<String> = others
+        .iter()
+        .filter(|o| {
+            let (of, ot) = (Day::parse(&o.act_date).unwrap_or(Day(0)), o.act_end());
+            of <= to && from <= ot
+        })
+        .filter(|o| o.progress.decision.as_ref().is_some_and(|d| d.fine_fen.is_some()))
+        .map(|o| format!("{} ({})", o.number, o.domain))
+        .collect();
+    if !fined.is_empty() {
         return Err(refused(
-            "limitation-expired",
+            "same-act-fined",
             format!(
-                "the act ended on {} and was discovered on {}, after {} ({} years, APL art. 36): no penalty may be given; close it without penalty",
-                k.act_end(),
-                Day::of(k.discovered_at),
-                limit,
-                if k.safety_harmed { 5 } else { 2 }
+                "the same party was already fined for an act of the same time in {}: the same act is not fined twice (APL art. 29); \
+                 if it is another act, declare it so with the reason",
+                fined.join(", ")
             ),
         ));
-    }
-    if fine.is_some() && k.distinct_act.is_none() {
-        let others = store::same_party(c, &k.party_key, k.id).await?;
-        let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
-        let fined: Vec<String> = others
-            .iter()
-            .filter(|o| {
-                let (of, ot) = (Day::parse(&o.act_date).unwrap_or(Day(0)), o.act_end());
-                of <= to && from <= ot
-            })
-            .filter(|o| o.progress.decision.as_ref().is_some_and(|d| d.fine_fen.is_some()))
-            .map(|o| format!("{} ({})", o.number, o.domain))
-            .collect();
-        if !fined.is_empty() {
-            return Err(refused(
-                "same-act-fined",
-                format!(
-                    "the same party was already fined for an act of the same time in {}: the same act is not fined twice (APL art. 29); \
-                     if it is another act, declare it so with the reason",
-                    fined.join(", ")
-                ),
-            ));
-        }
     }
     Ok(())
 }
 
 /// The assessment that applies under APL art. 37, or why none can.
-fn applicable(pinned: &Assessed, current: &Assessed) -> Result<(Applies, String)> {
+pub(crate) fn applicable(pinned: &Assessed, current: &Assessed) -> Result<(Applies, String)> {
     match (&pinned.outcome, &current.outcome) {
         (Outcome::Assessed(old), Outcome::Assessed(new)) => {
             let applies = lighter::lighter(old, new);
             let band = |a: &crate::plugins::bindings::Assessment| {
                 a.fine_range.as_ref().map_or("no fine".to_string(), |r| {
-                    format!("{}–{}", crate::plugins::check::yuan(r.min), crate::plugins::check::yuan(r.max))
+                    format!("{}–{}", crate::money::yuan(r.min), crate::money::yuan(r.max))
                 })
             };
             let why = match applies {
@@ -846,7 +812,7 @@ fn applicable(pinned: &Assessed, current: &Assessed) -> Result<(Applies, String)
 
 /// The fine band of a tier from the published checklist, for manual mode: fixed bands, or
 /// proportional and per-unit ones from the amounts in the facts.
-fn static_band(
+pub(crate) fn static_band(
     p: &Plugin,
     item: &str,
     tier: &str,
@@ -884,7 +850,7 @@ fn static_band(
 
 /// When something happened, as an officer records it after the fact: RFC 3339, not in the future,
 /// not before `earliest`; now when not given.
-fn when(s: Option<&str>, field: &str, earliest: i64, now: i64) -> Result<i64> {
+pub(crate) fn when(s: Option<&str>, field: &str, earliest: i64, now: i64) -> Result<i64> {
     let Some(s) = s else { return Ok(now) };
     let (at, _) = crate::intake::parse_rfc3339(s)
         .ok_or_else(|| invalid(field, "invalid-datetime", "an RFC 3339 date and time"))?;
@@ -895,7 +861,7 @@ fn when(s: Option<&str>, field: &str, earliest: i64, now: i64) -> Result<i64> {
 }
 
 /// The number a document of `kind` gets: 综执罚告〔2026〕3号.
-fn number_for(s: &CaseSettings, kind: &str, year: i64, n: i64) -> String {
+pub(crate) fn number_for(s: &CaseSettings, kind: &str, year: i64, n: i64) -> String {
     let word = match kind {
         "notice" => "罚告",
         "hearing" => "听通",
@@ -907,7 +873,7 @@ fn number_for(s: &CaseSettings, kind: &str, year: i64, n: i64) -> String {
     format!("{}{word}〔{year}〕{n}号", s.document_prefix)
 }
 
-fn give_number(k: &mut CaseRow, kind: &str, number: String) {
+pub(crate) fn give_number(k: &mut CaseRow, kind: &str, number: String) {
     let p = &mut k.progress;
     match kind {
         "notice" => p.notice.iter_mut().for_each(|n| n.number = number.clone()),
@@ -921,7 +887,7 @@ fn give_number(k: &mut CaseRow, kind: &str, number: String) {
 
 /// Whether the caller heads the case's team: its lead, or a leader over it (APL art. 57's
 /// 负责人; ACL art. 18's).
-fn heads(caller: &Principal, org: &OrgIndex, k: &CaseRow) -> bool {
+pub(crate) fn heads(caller: &Principal, org: &OrgIndex, k: &CaseRow) -> bool {
     let dept = org.team(k.team_id).map(|t| t.department_id);
     caller.acts_for_team(&[Role::TeamLead], k.team_id, org)
         || caller.grants.iter().any(|g| {
@@ -930,1020 +896,30 @@ fn heads(caller: &Principal, org: &OrgIndex, k: &CaseRow) -> bool {
 }
 
 /// The validation errors of a form as one API error naming the first field.
-fn form_error(errors: &[crate::plugins::bindings::FieldError]) -> ApiError {
+pub(crate) fn form_error(errors: &[crate::plugins::bindings::FieldError]) -> ApiError {
     let mut e = invalid(&errors[0].field, "invalid-form", format!("{}: {}", errors[0].field, errors[0].message.en));
     e.details = serde_json::to_value(errors).ok().map(Box::new);
     e
 }
 
 /// The fine a proposal really imposes: only where one of its penalties is a fine.
-fn imposed_fine(penalties: &[crate::plugins::bindings::Penalty], fine: Option<i64>) -> Option<i64> {
+pub(crate) fn imposed_fine(penalties: &[crate::plugins::bindings::Penalty], fine: Option<i64>) -> Option<i64> {
     fine.filter(|_| penalties.iter().any(|p| matches!(p.kind, PenaltyKind::Fine(_))))
 }
 
-/// Runs an action on a case; the case as it now is.
-pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, action: Action) -> Result<Value> {
-    let (mut k, org) = visible(state, caller, id).await?;
-    // Loaded before a connection is held: a first load reads the component from the database.
-    let pinned = load_pinned(state, &k).await?;
-    let s = &state.cases;
-    let cal = &state.intake.calendar;
-    let now = now_ms();
-    let name = action.name();
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let pinned_callable = callable(&mut c, &k).await?;
-    let worker = works(&mut c, caller, &org, &k).await?;
-    let head = heads(caller, &org, &k);
-    let officer_action = !matches!(action, Action::Approve { .. } | Action::Reject { .. });
-    // The head's own decisions (APL art. 57) are also taken by a leader over the team who does
-    // not work the case.
-    let heads_decision =
-        matches!(action, Action::CloseWithoutPenalty { .. } | Action::ReferOut { .. } | Action::Close { .. });
-    if officer_action && !worker && !(head && heads_decision) {
-        return Err(ApiError::forbidden("only the case's officers and its team act on it"));
-    }
-    if k.stage == stage::ARCHIVED {
-        return Err(refused("archived", "an archived case is read-only"));
-    }
-    let mut fx = Effects::default();
-    let mut pending_officers: Vec<i64> = Vec::new();
-    let mut pending_assessments: Vec<(&'static str, String, Vec<FieldValue>, Assessed)> = Vec::new();
-    let mut pending_evidence: Option<Value> = None;
-    let mut pause_change: Option<Option<String>> = None;
-    let mut approval_change: Option<(i64, &'static str, String)> = None;
-    let mut new_round: Option<Vec<String>> = None;
-    // A final approval checks one act, one fine again inside the transaction, serialised.
-    let mut gate_in_tx: Option<Option<i64>> = None;
-    let steps = store::steps(&mut c, k.id).await?;
-    let pauses = store::pauses(&mut c, k.id).await?;
-    let officers = store::officers(&mut c, k.id, &k.domain).await?;
-    let open_case_pause = pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none());
-    let today = crate::store::today_cst();
-    match action {
-        Action::AssignOfficers { officers: logins } => {
-            need_stage(
-                &k,
-                &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING],
-                "assigning officers",
-            )?;
-            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
-                return Err(ApiError::forbidden("the team lead assigns officers"));
-            }
-            pending_officers = officer_ids(&mut c, &logins).await?;
-            fx.record = json!({"officers": logins});
-        }
-        Action::ConvertToGeneral { reason } => {
-            need_stage(&k, &[stage::OPENED], "changing the procedure")?;
-            if k.procedure != "summary" {
-                return Err(refused("wrong-procedure", "the case is under the general procedure already"));
-            }
-            let reason = text(&reason, "reason", 5, 1000)?;
-            k.procedure = "general".into();
-            fx.record = json!({"reason": reason});
-        }
-        Action::StartInvestigation => {
-            need_stage(&k, &[stage::OPENED], "starting the investigation")?;
-            if k.procedure != "general" {
-                return Err(refused(
-                    "wrong-procedure",
-                    "a summary-procedure case is decided on the spot (decide-summary)",
-                ));
-            }
-            // APL art. 42: no fewer than two officers with law-enforcement certificates.
-            let certified: Vec<&store::Officer> =
-                officers.iter().filter(|o| o.certified_until.as_deref().is_some_and(|u| u >= today.as_str())).collect();
-            if certified.len() < 2 {
-                return Err(refused(
-                    "two-certified-officers",
-                    format!(
-                        "an investigation needs at least two officers with a valid {} certificate (APL art. 42); the case has {}",
-                        k.domain,
-                        certified.len()
-                    ),
-                ));
-            }
-            k.stage = stage::INVESTIGATING.into();
-            fx.record = json!({"officers": certified.iter().map(|o| &o.login).collect::<Vec<_>>()});
-        }
-        Action::RecordInspection { values } => {
-            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording an inspection")?;
-            if pinned_callable {
-                let errors = pinned.validate("inspection", values.clone(), now / 1000).await?;
-                if !errors.is_empty() {
-                    return Err(form_error(&errors));
-                }
-            }
-            pending_evidence = Some(json!({"form": "inspection", "values": values, "checked": pinned_callable}));
-            fx.record = json!({"form": "inspection", "checked_by": pinned_callable.then_some(&k.plugin_version)});
-        }
-        Action::RecordFacts { item, facts } => {
-            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "recording the facts")?;
-            let it = pinned.data().checklist.iter().find(|i| i.code == item).ok_or_else(|| {
-                invalid("item", "unknown-item", format!("no item {item} in {} {}", k.domain, k.plugin_version))
-            })?;
-            if it.kind != ItemKind::Penalty {
-                return Err(invalid(
-                    "item",
-                    "not-a-penalty",
-                    "a coercive measure is decided as a measure, not as the case's item",
-                ));
-            }
-            if pinned_callable {
-                let errors = pinned.validate("case-facts", facts.clone(), act_reference(&k)).await?;
-                if !errors.is_empty() {
-                    return Err(form_error(&errors));
-                }
-            }
-            k.item_code = Some(item.clone());
-            k.facts = Some(facts);
-            k.proposal = None;
-            fx.record = json!({"item": item, "facts": k.facts});
-        }
-        Action::Assess => {
-            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "assessing")?;
-            let (item, facts) = k
-                .item_code
-                .clone()
-                .zip(k.facts.clone())
-                .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
-            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
-            fx.record = json!({"item": item, "pinned": {"version": old.version, "outcome": old.outcome}, "current": {"version": new.version, "outcome": new.outcome}});
-            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
-            pending_assessments.push(("current", item, facts, new));
-        }
-        Action::Propose { fine_fen, optional, reason, tier, complex } => {
-            need_stage(&k, &[stage::INVESTIGATING], "proposing a penalty")?;
-            let (item, facts) = k
-                .item_code
-                .clone()
-                .zip(k.facts.clone())
-                .ok_or_else(|| refused("no-facts", "record the item and the facts first"))?;
-            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
-            let (applied, applies, because, manual) = match applicable(&old, &new) {
-                Ok((applies, because)) => {
-                    let a =
-                        if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() };
-                    (a.cloned().unwrap_or_else(|| unreachable_assessment(&item)), applies, because, false)
-                }
-                Err(e) if e.code == "manual-mode" => {
-                    let tier = tier.clone().ok_or_else(|| {
-                        invalid(
-                            "tier",
-                            "required",
-                            "a version cannot be called (manual mode): name the tier from the published checklist",
-                        )
-                    })?;
-                    let (a, _) = static_band(&pinned, &item, &tier, &facts)?;
-                    (
-                        a,
-                        Applies::Pinned,
-                        "manual mode: the published band of the rules at the time of the act, checked by the host"
-                            .to_string(),
-                        true,
-                    )
-                }
-                Err(e) => return Err(e),
-            };
-            if applied.penalties.is_empty() {
-                return Err(refused(
-                    "no-penalty-tier",
-                    format!(
-                        "tier {} imposes no penalty ({}): close the case without penalty",
-                        applied.tier,
-                        applied.basis.iter().map(super::documents::cite).collect::<Vec<_>>().join("、")
-                    ),
-                ));
-            }
-            let deviates = match lighter::check_fine(&applied, fine_fen) {
-                Ok(d) => d,
-                Err(BandError::Outside { fine, min, max }) => {
-                    return Err(invalid(
-                        "fine_fen",
-                        "outside-band",
-                        format!(
-                            "{} is outside the discretion band {}–{} of tier {}: refused",
-                            crate::plugins::check::yuan(fine),
-                            crate::plugins::check::yuan(min),
-                            crate::plugins::check::yuan(max),
-                            applied.tier
-                        ),
-                    ));
-                }
-                Err(BandError::FineRequired { min, max }) => {
-                    return Err(invalid(
-                        "fine_fen",
-                        "required",
-                        format!(
-                            "tier {} imposes a fine of {}–{}",
-                            applied.tier,
-                            crate::plugins::check::yuan(min),
-                            crate::plugins::check::yuan(max)
-                        ),
-                    ));
-                }
-                Err(BandError::NoFineHere) => {
-                    return Err(invalid("fine_fen", "no-fine", format!("tier {} imposes no fine", applied.tier)));
-                }
-            };
-            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
-            if deviates && reason.as_ref().is_none_or(|r| r.chars().count() < 10) {
-                return Err(invalid(
-                    "reason",
-                    "reason-required",
-                    format!(
-                        "the fine departs from the recommended {}: give the reason in writing (at least 10 characters); it goes one approval level higher",
-                        applied.recommended_fine.map(crate::plugins::check::yuan).unwrap_or_default()
-                    ),
-                ));
-            }
-            let mut penalties = Vec::new();
-            for p in &applied.penalties {
-                let kind = serde_json::to_value(&p.kind).ok().and_then(|v| match v {
-                    Value::String(s) => Some(s),
-                    Value::Object(m) => m.keys().next().cloned(),
-                    _ => None,
-                });
-                if !p.optional || kind.as_ref().is_some_and(|k| optional.iter().any(|o| o.eq_ignore_ascii_case(k))) {
-                    penalties.push(p.clone());
-                }
-            }
-            if penalties.is_empty() {
-                return Err(invalid(
-                    "optional",
-                    "no-penalty",
-                    "the tier imposes only optional penalties: name at least one",
-                ));
-            }
-            let fine = imposed_fine(&penalties, fine_fen);
-            // APL art. 45: the party's statement and defence never make the penalty heavier.
-            if let (Some(noticed), Some(f)) = (k.progress.noticed_fine_fen, fine)
-                && f > noticed
-            {
-                return Err(invalid(
-                    "fine_fen",
-                    "heavier-than-noticed",
-                    format!(
-                        "the party was told of {}; a penalty is not made heavier after its defence (APL art. 45)",
-                        crate::plugins::check::yuan(noticed)
-                    ),
-                ));
-            }
-            decision_gates(&mut c, &k, fine).await?;
-            let mut proposal = Proposal {
-                item: item.clone(),
-                pinned: old.clone(),
-                current: new.clone(),
-                applies,
-                applies_because: because,
-                tier: applied.tier.clone(),
-                penalties,
-                orders: applied.orders.clone(),
-                basis: applied.basis.clone(),
-                fine_band: applied.fine_range.as_ref().map(|r| (r.min, r.max)),
-                recommended_fine_fen: applied.recommended_fine,
-                fine_fen: fine,
-                deviation_reason: reason.filter(|_| deviates),
-                manual,
-                legal_review: Vec::new(),
-                chain: Vec::new(),
-                proposed_by: caller.login.clone(),
-                proposed_at: now,
-            };
-            k.proposal = Some(proposal.clone());
-            proposal.legal_review = legal_review_reasons(s, &k, &proposal.penalties, fine, complex);
-            proposal.chain = chain_for(s, &k.domain, &item, fine, !proposal.legal_review.is_empty(), deviates);
-            k.legal_review = if proposal.legal_review.is_empty() { "none".into() } else { "required".into() };
-            fx.record = json!({"item": item, "tier": proposal.tier, "fine_fen": fine, "applies": applies, "because": proposal.applies_because,
-                               "pinned": {"version": old.version, "sha256": old.sha256}, "current": {"version": new.version, "sha256": new.sha256},
-                               "deviation_reason": proposal.deviation_reason, "chain": proposal.chain, "legal_review": proposal.legal_review});
-            k.proposal = Some(proposal);
-            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
-            pending_assessments.push(("current", item, facts, new));
-        }
-        Action::DeclareDistinctAct { reason } => {
-            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "declaring a distinct act")?;
-            let reason = text(&reason, "reason", 10, 1000)?;
-            k.distinct_act = Some(reason.clone());
-            k.legal_review = "required".into();
-            fx.record = json!({"reason": reason});
-        }
-        Action::IssueNotice => {
-            need_stage(&k, &[stage::INVESTIGATING], "issuing the notice")?;
-            if open_case_pause {
-                return Err(refused(
-                    "clock-stopped",
-                    "testing or appraisal is under way: restart the clock (resume) before concluding",
-                ));
-            }
-            let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "propose the penalty first"))?;
-            let hearing_available =
-                pinned.data().checklist.iter().find(|i| i.code == p.item).is_some_and(|i| i.hearing_available);
-            k.progress.notice = Some(Notice {
-                number: String::new(),
-                issued_at: now,
-                hearing_available,
-                served_at: None,
-                served_how: None,
-                window_ends: None,
-                waived_at: None,
-                statements: Vec::new(),
-            });
-            k.progress.noticed_fine_fen = match (k.progress.noticed_fine_fen, p.fine_fen) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            k.stage = stage::NOTICE.into();
-            fx.numbers.push("notice");
-            fx.documents.push("notice");
-            fx.record = json!({"hearing_available": hearing_available, "fine_fen": p.fine_fen});
-        }
-        Action::ServeNotice { how, served_at } => {
-            need_stage(&k, &[stage::NOTICE], "serving the notice")?;
-            let how = text(&how, "how", 2, 200)?;
-            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            if n.served_at.is_some() {
-                return Err(refused("already-served", "the notice was served already"));
-            }
-            let at = when(served_at.as_deref(), "served_at", n.issued_at, now)?;
-            n.served_at = Some(at);
-            n.served_how = Some(how.clone());
-            // APL art. 64, 85: the party may ask within five working days of the notice.
-            n.window_ends = Some(cal.end_of_working_days(at, s.hearing_request_days));
-            fx.documents.push("notice-receipt");
-            fx.record = json!({"how": how, "served_at": rfc3339(at), "window_ends": n.window_ends.map(rfc3339)});
-        }
-        Action::RecordStatement { text: t } => {
-            need_stage(&k, &[stage::NOTICE, stage::HEARING], "recording the party's statement")?;
-            let t = text(&t, "text", 2, 4000)?;
-            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            n.statements.push(t.clone());
-            fx.record = json!({"statement": t});
-        }
-        Action::RequestHearing { requested_at } => {
-            need_stage(&k, &[stage::NOTICE], "a hearing request")?;
-            let n = k.progress.notice.as_ref().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            let (served, ends) = n
-                .served_at
-                .zip(n.window_ends)
-                .ok_or_else(|| refused("not-served", "the notice has not been served"))?;
-            if !n.hearing_available {
-                return Err(refused("no-hearing", "no hearing may be asked for this item (APL art. 63)"));
-            }
-            if n.waived_at.is_some() {
-                return Err(refused("waived", "the party gave up its hearing"));
-            }
-            let at = when(requested_at.as_deref(), "requested_at", served, now)?;
-            if at > ends {
-                return Err(refused(
-                    "hearing-window-closed",
-                    format!("the party could ask for a hearing until {} (APL art. 64)", rfc3339(ends)),
-                ));
-            }
-            k.progress.hearing = Some(Hearing {
-                requested_at: at,
-                notice_number: None,
-                notified_at: None,
-                hearing_at: None,
-                place: None,
-                held_at: None,
-                record: None,
-            });
-            k.stage = stage::HEARING.into();
-            // The decision clock stops for the hearing.
-            pause_change = Some(Some("hearing".into()));
-            fx.record = json!({"requested_at": rfc3339(at)});
-        }
-        Action::WaiveHearing => {
-            need_stage(&k, &[stage::NOTICE], "waiving the hearing")?;
-            let n = k.progress.notice.as_mut().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            if n.served_at.is_none() {
-                return Err(refused("not-served", "the notice has not been served"));
-            }
-            n.waived_at = Some(now);
-            fx.record = json!({});
-        }
-        Action::ScheduleHearing { hearing_at, place } => {
-            need_stage(&k, &[stage::HEARING], "scheduling the hearing")?;
-            let (at, _) = crate::intake::parse_rfc3339(&hearing_at)
-                .ok_or_else(|| invalid("hearing_at", "invalid-datetime", "an RFC 3339 date and time"))?;
-            let place = text(&place, "place", 2, 200)?;
-            // APL art. 64, 85: the parties are told seven working days before the hearing, so the
-            // hearing is on the seventh working day after the notice at the earliest.
-            let earliest = Day::of(cal.end_of_working_days(now, s.hearing_notice_days) - 1);
-            if Day::of(at) < earliest {
-                return Err(invalid(
-                    "hearing_at",
-                    "hearing-notice-period",
-                    format!(
-                        "the hearing notice must go out {} working days before the hearing: the earliest day is {earliest}",
-                        s.hearing_notice_days
-                    ),
-                ));
-            }
-            let h = k.progress.hearing.as_mut().ok_or_else(|| refused("no-hearing", "no hearing was asked"))?;
-            if h.held_at.is_some() {
-                return Err(refused("held", "the hearing was held already"));
-            }
-            h.notified_at = Some(now);
-            h.hearing_at = Some(at);
-            h.place = Some(place.clone());
-            fx.numbers.push("hearing");
-            fx.documents.push("hearing-notice");
-            fx.record = json!({"hearing_at": rfc3339(at), "place": place});
-        }
-        Action::HoldHearing { record } => {
-            need_stage(&k, &[stage::HEARING], "holding the hearing")?;
-            let record = text(&record, "record", 10, 20_000)?;
-            let h = k.progress.hearing.as_mut().ok_or_else(|| refused("no-hearing", "no hearing was asked"))?;
-            let at = h
-                .hearing_at
-                .ok_or_else(|| refused("not-scheduled", "schedule the hearing and notify the party first"))?;
-            if Day::of(now) < Day::of(at) {
-                return Err(refused("too-early", format!("the hearing is set for {}", Day::of(at))));
-            }
-            h.held_at = Some(now);
-            h.record = Some(record);
-            k.progress.heard = true;
-            k.stage = stage::NOTICE.into();
-            // APL art. 58: a heard case is reviewed before it is decided.
-            k.legal_review = "required".into();
-            if let Some(p) = k.proposal.as_mut() {
-                p.legal_review.push("a hearing was held (APL art. 58(1)(2))".into());
-                let deviates = p.deviation_reason.is_some();
-                p.chain = chain_for(s, &k.domain, &p.item, p.fine_fen, true, deviates);
-            }
-            pause_change = Some(None);
-            fx.record = json!({"held_at": rfc3339(now)});
-        }
-        Action::Submit => {
-            need_stage(&k, &[stage::NOTICE], "submitting for decision")?;
-            let n = k.progress.notice.as_ref().ok_or_else(|| refused("no-notice", "issue the notice first"))?;
-            let served = n.served_at.ok_or_else(|| {
-                refused(
-                    "notice-not-served",
-                    "no decision before the notice of intended penalty is served (APL art. 44, 62)",
-                )
-            })?;
-            let heard = k.progress.hearing.as_ref().is_some_and(|h| h.held_at.is_some());
-            let window_over = n.window_ends.is_some_and(|e| now > e);
-            if !(heard || n.waived_at.is_some() || window_over) {
-                return Err(refused(
-                    "hearing-window-open",
-                    format!(
-                        "the party may state, defend and ask for a hearing until {} (APL art. 45, 64; notice served {}); decide after it, or once the party waives",
-                        n.window_ends.map(rfc3339).unwrap_or_default(),
-                        rfc3339(served)
-                    ),
-                ));
-            }
-            let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "propose the penalty first"))?;
-            decision_gates(&mut c, &k, p.fine_fen).await?;
-            let chain =
-                chain_for(s, &k.domain, &p.item, p.fine_fen, k.legal_review != "none", p.deviation_reason.is_some());
-            k.progress.approval_round += 1;
-            new_round = Some(chain.clone());
-            k.stage = stage::APPROVAL.into();
-            fx.record = json!({"round": k.progress.approval_round, "chain": chain});
-        }
-        Action::Approve { comment } => {
-            need_stage(&k, &[stage::APPROVAL], "approval")?;
-            let step = open_step(&steps, k.progress.approval_round)?;
-            may_approve(caller, &org, &k, &officers, &steps, step)?;
-            let comment = comment.unwrap_or_default();
-            approval_change = Some((step.id, "approved", comment.clone()));
-            let last = !steps.iter().any(|x| x.round == step.round && x.step > step.step);
-            if step.role == "legal-reviewer" {
-                k.legal_review = "passed".into();
-            }
-            fx.record = json!({"step": step.step, "role": step.role, "comment": comment, "final": last});
-            if last {
-                let p = k.proposal.clone().ok_or_else(|| refused("no-proposal", "the proposal is gone"))?;
-                if k.legal_review == "required" {
-                    return Err(refused("legal-review-required", "no decision without the legal review (APL art. 58)"));
-                }
-                // APL art. 37 speaks of the rules at the decision: assessed again now, the lighter
-                // rule must still give what was approved.
-                if !p.manual {
-                    let facts = k.facts.clone().unwrap_or_default();
-                    let (old, new) = both(state, &k, (&pinned, pinned_callable), &p.item, &facts).await;
-                    let (applies, _) = applicable(&old, &new)?;
-                    let a =
-                        if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() };
-                    let same = applies == p.applies
-                        && a.is_some_and(|a| {
-                            a.tier == p.tier && a.fine_range.as_ref().map(|r| (r.min, r.max)) == p.fine_band
-                        });
-                    if !same {
-                        return Err(refused(
-                            "rules-changed",
-                            "the rules that apply changed since the proposal (a new version serves): propose again under them",
-                        ));
-                    }
-                    pending_assessments.push(("decision-pinned", p.item.clone(), facts.clone(), old));
-                    pending_assessments.push(("decision-current", p.item.clone(), facts, new));
-                }
-                gate_in_tx = Some(p.fine_fen);
-                k.progress.decision = Some(Decision {
-                    number: String::new(),
-                    decided_at: now,
-                    summary: false,
-                    item: p.item.clone(),
-                    tier: p.tier.clone(),
-                    applies: p.applies,
-                    penalties: p.penalties.clone(),
-                    fine_fen: p.fine_fen,
-                    orders: p.orders.clone(),
-                });
-                k.stage = stage::DECIDED.into();
-                fx.numbers.push("decision");
-                fx.documents.push("decision");
-                fx.event = Some("decided");
-            }
-        }
-        Action::Reject { comment } => {
-            need_stage(&k, &[stage::APPROVAL], "approval")?;
-            let step = open_step(&steps, k.progress.approval_round)?;
-            may_approve(caller, &org, &k, &officers, &steps, step)?;
-            let comment = text(&comment, "comment", 2, 2000)?;
-            approval_change = Some((step.id, "rejected", comment.clone()));
-            // Back to the investigation: a new proposal and a new notice. What the party was
-            // told and said stays on file, and a heard case stays heard.
-            let before = json!({"notice": k.progress.notice.take(), "hearing": k.progress.hearing.take(), "proposal": k.proposal.take(),
-                                "rejected_by": caller.login, "comment": comment, "at": rfc3339(now)});
-            k.progress.history.push(before);
-            k.stage = stage::INVESTIGATING.into();
-            if k.legal_review == "passed" {
-                k.legal_review = "required".into();
-            }
-            fx.record = json!({"step": step.step, "role": step.role, "comment": comment});
-            fx.event = Some("rejected");
-        }
-        Action::DecideSummary { item, facts, fine_fen, reason } => {
-            need_stage(&k, &[stage::OPENED], "a summary decision")?;
-            if k.procedure != "summary" {
-                return Err(refused("wrong-procedure", "the case was opened under the general procedure"));
-            }
-            // APL art. 52: the officer shows the certificate; one certified officer on the spot.
-            if !caller.certified_for(&k.domain, &today) {
-                return Err(refused("not-certified", format!("no valid {} certificate", k.domain)));
-            }
-            let it = pinned.data().checklist.iter().find(|i| i.code == item);
-            if !it.is_some_and(|i| i.kind == ItemKind::Penalty) {
-                return Err(invalid(
-                    "item",
-                    "unknown-item",
-                    format!("no penalty item {item} in {} {}", k.domain, k.plugin_version),
-                ));
-            }
-            if pinned_callable {
-                let errors = pinned.validate("case-facts", facts.clone(), act_reference(&k)).await?;
-                if !errors.is_empty() {
-                    return Err(form_error(&errors));
-                }
-            }
-            k.item_code = Some(item.clone());
-            k.facts = Some(facts.clone());
-            let (old, new) = both(state, &k, (&pinned, pinned_callable), &item, &facts).await;
-            let (applies, because) = applicable(&old, &new)?;
-            let a = if applies == Applies::Current { new.outcome.assessment() } else { old.outcome.assessment() }
-                .cloned()
-                .unwrap_or_else(|| unreachable_assessment(&item));
-            // APL art. 51: a warning, or a fine up to 200 yuan (person) / 3,000 yuan (organisation).
-            let ceiling =
-                fine_yuan_limit(&k, s.summary_max_fine_person_yuan, s.summary_max_fine_organisation_yuan) * 100;
-            let mandatory: Vec<_> = a.penalties.iter().filter(|p| !p.optional).cloned().collect();
-            if mandatory.is_empty()
-                || mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_)))
-            {
-                return Err(refused(
-                    "not-summary",
-                    "the summary procedure gives only a warning or a fine (APL art. 51)",
-                ));
-            }
-            if fine_fen.is_some_and(|f| f > ceiling) {
-                return Err(refused(
-                    "over-summary-limit",
-                    format!(
-                        "the summary procedure fines at most {} here (APL art. 51): convert the case to the general procedure",
-                        crate::plugins::check::yuan(ceiling)
-                    ),
-                ));
-            }
-            match lighter::check_fine(&a, fine_fen) {
-                Err(BandError::Outside { fine, min, max }) => {
-                    return Err(invalid(
-                        "fine_fen",
-                        "outside-band",
-                        format!(
-                            "{} is outside {}–{}",
-                            crate::plugins::check::yuan(fine),
-                            crate::plugins::check::yuan(min),
-                            crate::plugins::check::yuan(max)
-                        ),
-                    ));
-                }
-                Err(_) => return Err(invalid("fine_fen", "band", "the fine does not fit the tier")),
-                Ok(deviates) if deviates && reason.as_deref().is_none_or(|r| r.trim().chars().count() < 10) => {
-                    return Err(invalid(
-                        "reason",
-                        "reason-required",
-                        "a fine away from the recommendation needs its reason",
-                    ));
-                }
-                Ok(_) => {}
-            }
-            let fine = imposed_fine(&mandatory, fine_fen);
-            gate_in_tx = Some(fine);
-            k.proposal = Some(Proposal {
-                item: item.clone(),
-                pinned: old.clone(),
-                current: new.clone(),
-                applies,
-                applies_because: because,
-                tier: a.tier.clone(),
-                penalties: mandatory.clone(),
-                orders: a.orders.clone(),
-                basis: a.basis.clone(),
-                fine_band: a.fine_range.as_ref().map(|r| (r.min, r.max)),
-                recommended_fine_fen: a.recommended_fine,
-                fine_fen: fine,
-                deviation_reason: reason.clone(),
-                manual: false,
-                legal_review: vec![],
-                chain: vec![],
-                proposed_by: caller.login.clone(),
-                proposed_at: now,
-            });
-            k.progress.decision = Some(Decision {
-                number: String::new(),
-                decided_at: now,
-                summary: true,
-                item: item.clone(),
-                tier: a.tier.clone(),
-                applies,
-                penalties: mandatory,
-                fine_fen: fine,
-                orders: a.orders.clone(),
-            });
-            // Handed over on the spot (APL art. 52).
-            k.progress.service = Some(Service { served_at: now, how: "当场交付".into() });
-            k.stage = stage::EXECUTING.into();
-            fx.numbers.push("decision");
-            fx.documents.push("decision");
-            fx.documents.push("decision-receipt");
-            fx.event = Some("decided");
-            fx.record = json!({"item": item, "tier": a.tier, "fine_fen": fine, "applies": applies});
-            pending_assessments.push(("pinned", item.clone(), facts.clone(), old));
-            pending_assessments.push(("current", item, facts, new));
-        }
-        Action::ServeDecision { how, served_at } => {
-            need_stage(&k, &[stage::DECIDED], "serving the decision")?;
-            let how = text(&how, "how", 2, 200)?;
-            let decided = k.progress.decision.as_ref().map_or(now, |d| d.decided_at);
-            let at = when(served_at.as_deref(), "served_at", decided, now)?;
-            k.progress.service = Some(Service { served_at: at, how: how.clone() });
-            k.stage = stage::EXECUTING.into();
-            fx.documents.push("decision-receipt");
-            fx.record = json!({"how": how, "served_at": rfc3339(at)});
-        }
-        Action::RecordPayment { paid_fen, receipt, paid_on } => {
-            need_stage(&k, &[stage::EXECUTING], "recording a payment")?;
-            let d = k.progress.decision.as_ref().ok_or_else(|| refused("no-decision", "nothing was decided"))?;
-            let fine = d.fine_fen.ok_or_else(|| refused("no-fine", "the decision imposes no fine"))?;
-            if k.progress.payment.is_some() {
-                return Err(refused("already-paid", "the payment was recorded already"));
-            }
-            let served = k.progress.service.as_ref().map_or(now, |s| s.served_at);
-            let paid_at = match paid_on.as_deref() {
-                None => now,
-                Some(d) => {
-                    let day = day(d, "paid_on")?;
-                    if day < Day::of(served) || day > Day::of(now) {
-                        return Err(invalid("paid_on", "out-of-range", "between the decision's service and today"));
-                    }
-                    // The day counts whole: paid that day, at its last moment.
-                    (day.next().start_ms() - 1).min(now)
-                }
-            };
-            let pay_by = super::clock::end_of_limit(cal, served, s.pay_days);
-            let surcharge = super::clock::surcharge(s, fine, pay_by, paid_at);
-            if paid_fen != fine + surcharge {
-                return Err(invalid(
-                    "paid_fen",
-                    "wrong-amount",
-                    format!(
-                        "due: the fine {} plus {} late-payment surcharge (APL art. 72) = {}",
-                        crate::plugins::check::yuan(fine),
-                        crate::plugins::check::yuan(surcharge),
-                        crate::plugins::check::yuan(fine + surcharge)
-                    ),
-                ));
-            }
-            let receipt = text(&receipt, "receipt", 2, 100)?;
-            k.progress.payment =
-                Some(Payment { paid_at, fine_fen: fine, surcharge_fen: surcharge, receipt: receipt.clone() });
-            fx.record =
-                json!({"fine_fen": fine, "surcharge_fen": surcharge, "receipt": receipt, "paid_at": rfc3339(paid_at)});
-        }
-        Action::IssueDemand => {
-            need_stage(&k, &[stage::EXECUTING], "a demand to pay")?;
-            let fine = k
-                .progress
-                .decision
-                .as_ref()
-                .and_then(|d| d.fine_fen)
-                .ok_or_else(|| refused("no-fine", "the decision imposes no fine"))?;
-            if k.progress.payment.is_some() {
-                return Err(refused("already-paid", "the fine was paid"));
-            }
-            let served = k.progress.service.as_ref().map_or(now, |s| s.served_at);
-            let pay_by = super::clock::end_of_limit(cal, served, s.pay_days);
-            if now <= pay_by {
-                return Err(refused(
-                    "not-yet-due",
-                    format!("the party may pay until {} (APL art. 67)", rfc3339(pay_by)),
-                ));
-            }
-            if k.progress.demand.is_some() {
-                return Err(refused("demanded", "the demand was issued already"));
-            }
-            // ACL art. 35–37: a written demand, and then the party may state and defend itself.
-            let due = super::clock::end_of_limit(cal, now, 10);
-            k.progress.demand = Some(super::Demand { number: String::new(), issued_at: now, due_at: due });
-            fx.numbers.push("demand");
-            fx.documents.push("demand");
-            fx.record = json!({"fine_fen": fine, "due_at": rfc3339(due)});
-        }
-        Action::Close { note } => {
-            need_stage(&k, &[stage::EXECUTING], "closing")?;
-            let note = text(&note, "note", 2, 2000)?;
-            let fine = k.progress.decision.as_ref().and_then(|d| d.fine_fen);
-            let unpaid = fine.is_some() && k.progress.payment.is_none();
-            if unpaid {
-                // ACL art. 35, 37; APL art. 72: enforcement only after the time to pay and the
-                // written demand have both run out.
-                let demand = k.progress.demand.as_ref().ok_or_else(|| {
-                    refused("not-executed", "the fine is unpaid: close once paid, or after the written demand (issue-demand) has run out, on the application for enforcement")
-                })?;
-                if now <= demand.due_at {
-                    return Err(refused("demand-running", format!("the demand runs until {}", rfc3339(demand.due_at))));
-                }
-                if !head {
-                    return Err(ApiError::forbidden("the head applies for enforcement"));
-                }
-            }
-            k.progress.closing = Some(Closing {
-                reason: if unpaid { "enforcement".into() } else { "executed".into() },
-                note: note.clone(),
-                closed_at: now,
-            });
-            k.stage = stage::CLOSED.into();
-            k.closed_at = Some(now);
-            fx.documents.push("closing-report");
-            fx.event = Some("closed");
-            fx.record = json!({"note": note, "unpaid": unpaid});
-        }
-        Action::CloseWithoutPenalty { reason, note } => {
-            need_stage(
-                &k,
-                &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::APPROVAL],
-                "closing without penalty",
-            )?;
-            if !head {
-                return Err(ApiError::forbidden(
-                    "not to penalise is the head's decision (APL art. 57): the team lead or a leader",
-                ));
-            }
-            if !NO_PENALTY.iter().any(|(code, _)| *code == reason) {
-                let codes: Vec<&str> = NO_PENALTY.iter().map(|(c, _)| *c).collect();
-                return Err(invalid("reason", "invalid-choice", format!("one of {}", codes.join(", "))));
-            }
-            if reason == "limitation"
-                && Day::of(k.discovered_at) <= super::clock::limitation_ends(k.act_end(), k.safety_harmed)
-            {
-                return Err(invalid(
-                    "reason",
-                    "not-expired",
-                    "the act was discovered within the limitation period (APL art. 36)",
-                ));
-            }
-            if reason == "no-current-rule" {
-                let rows = store::assessments(&mut c, k.id).await?;
-                let gone = rows.iter().rev().find(|r| r.purpose.ends_with("current")).is_some_and(|r| {
-                    matches!(&r.assessed.outcome, super::Outcome::Refused { code, .. } if code == "not-in-force" || code == "not-found")
-                });
-                if !gone {
-                    return Err(invalid(
-                        "reason",
-                        "current-rule-applies",
-                        "the last assessment under the current rules gave a penalty: assess again first",
-                    ));
-                }
-            }
-            let note = text(&note, "note", 5, 2000)?;
-            k.progress.closing = Some(Closing { reason: reason.clone(), note: note.clone(), closed_at: now });
-            k.stage = stage::CLOSED.into();
-            k.closed_at = Some(now);
-            fx.documents.push("closing-report");
-            fx.event = Some("closed");
-            fx.record = json!({"reason": reason, "note": note});
-        }
-        Action::ReferOut { agency, reason } => {
-            need_stage(&k, &[stage::OPENED, stage::INVESTIGATING], "referring the case out")?;
-            if !head {
-                return Err(ApiError::forbidden(
-                    "a referral is the head's decision (APL art. 57): the team lead or a leader",
-                ));
-            }
-            let agency = text(&agency, "agency", 2, 100)?;
-            let reason = text(&reason, "reason", 5, 2000)?;
-            k.progress.referral_out = Some(ReferralOut {
-                agency: agency.clone(),
-                reason: reason.clone(),
-                number: String::new(),
-                referred_at: now,
-                accepted_at: None,
-                receipt: None,
-            });
-            k.stage = stage::REFERRED.into();
-            fx.numbers.push("referral");
-            fx.documents.push("referral");
-            fx.record = json!({"agency": agency, "reason": reason});
-        }
-        Action::ReferralAccepted { receipt } => {
-            need_stage(&k, &[stage::REFERRED], "recording the referral's acceptance")?;
-            let receipt = text(&receipt, "receipt", 2, 200)?;
-            let r = k.progress.referral_out.as_mut().ok_or_else(|| refused("no-referral", "nothing was referred"))?;
-            r.accepted_at = Some(now);
-            r.receipt = Some(receipt.clone());
-            let agency = r.agency.clone();
-            k.progress.closing =
-                Some(Closing {
-                    reason: "referred".into(), note: format!("已移送{agency}并被接收"), closed_at: now
-                });
-            k.stage = stage::CLOSED.into();
-            k.closed_at = Some(now);
-            fx.documents.push("closing-report");
-            fx.event = Some("closed");
-            fx.record = json!({"receipt": receipt});
-        }
-        Action::Pause { reason } => {
-            need_stage(&k, &[stage::INVESTIGATING], "stopping the clock")?;
-            if !matches!(reason.as_str(), "testing" | "appraisal") {
-                return Err(invalid("reason", "invalid-choice", "testing or appraisal (检测、检验、检疫、技术鉴定)"));
-            }
-            if open_case_pause {
-                return Err(refused("paused", "the clock is stopped already"));
-            }
-            pause_change = Some(Some(reason.clone()));
-            fx.record = json!({"reason": reason});
-        }
-        Action::Resume => {
-            need_stage(&k, &[stage::INVESTIGATING], "restarting the clock")?;
-            if !pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none() && p.reason != "hearing") {
-                return Err(refused("not-paused", "the clock is running"));
-            }
-            pause_change = Some(None);
-            fx.record = json!({});
-        }
-        Action::Archive => {
-            need_stage(&k, &[stage::CLOSED], "archiving")?;
-            if !caller.acts_for_team(&[Role::TeamLead], k.team_id, &org) {
-                return Err(ApiError::forbidden("the team lead archives"));
-            }
-            if store::measures(&mut c, k.id).await?.iter().any(|m| m.released_at.is_none()) {
-                return Err(refused("measure-in-force", "a seal or seizure is still in force: release it first"));
-            }
-            k.progress.archived_at = Some(now);
-            k.stage = stage::ARCHIVED.into();
-            fx.record = json!({});
-        }
-    }
-
-    // ---- one transaction: the case, what hangs on it, its numbers and documents, its record, its messages ----
-    let mut tx = state.db.write_on(&mut c).await?;
-    if let Some(fine) = gate_in_tx {
-        // One decision at a time: two cases of one party cannot both pass the gate at once.
-        state.db.serialise(&mut tx, crate::store::Lock::Decisions).await?;
-        decision_gates(&mut tx, &k, fine).await?;
-    }
-    for kind in &fx.numbers {
-        let year = year_of(now);
-        let n = store::next_number(&mut tx, kind, year).await?;
-        give_number(&mut k, kind, number_for(s, kind, year, n));
-    }
-    for u in &pending_officers {
-        store::add_officer(&mut tx, k.id, *u).await?;
-    }
-    for (purpose, item, facts, a) in &pending_assessments {
-        store::add_assessment(&mut tx, k.id, purpose, &k.domain, item, facts, a, &actor.label).await?;
-    }
-    if let Some(form) = &pending_evidence {
-        let e = NewEvidence {
-            kind: "inspection",
-            description: "现场检查（勘验）笔录",
-            file: None,
-            form: Some(form.clone()),
-            by: Some(caller.user_id),
-        };
-        store::add_evidence(&mut tx, k.id, &e).await?;
-    }
-    match &pause_change {
-        Some(Some(reason)) => store::start_pause(&mut tx, k.id, None, reason, now).await?,
-        Some(None) => {
-            for p in pauses.iter().filter(|p| p.measure_id.is_none() && p.ended_at.is_none()) {
-                store::end_pause(&mut tx, p.id, now).await?;
-            }
-        }
-        None => {}
-    }
-    if let Some((step, outcome, comment)) = &approval_change {
-        store::decide_step(&mut tx, *step, caller.user_id, outcome, comment, now).await?;
-        if *outcome == "approved"
-            && let Some(next) = steps
-                .iter()
-                .filter(|x| x.round == k.progress.approval_round && x.decided_at.is_none() && x.id != *step)
-                .min_by_key(|x| x.step)
-        {
-            store::request_step(&mut tx, next.id, now).await?;
-        }
-    }
-    if let Some(chain) = &new_round {
-        store::add_steps(&mut tx, k.id, k.progress.approval_round, chain, now).await?;
-    }
-    let pauses_now = store::pauses(&mut tx, k.id).await?;
-    let paused = store::paused_ms(&pauses_now, None, now);
-    let (due, what) = super::clock::stage_deadline(cal, s, &k, paused).unzip();
-    if due != k.due_at {
-        k.reminded_for = None;
-        k.escalated_for = None;
-    }
-    (k.due_at, k.due_what) = (due, what.map(str::to_string));
-    if !store::save(&mut tx, &k).await? {
-        return Err(changed_meanwhile());
-    }
-    let officers_now = store::officers(&mut tx, k.id, &k.domain).await?;
-    for kind in &fx.documents {
-        let (number, title, html) = super::documents::render(state, &k, &officers_now, kind, now, Some(&pinned))?;
-        store::add_document(&mut tx, k.id, kind, &number, &title, &html, &actor.label).await?;
-    }
-    let mut record = fx.record;
-    record["stage"] = json!(k.stage);
-    super::audit::append(&state.db, &mut tx, k.id, actor, name, &record).await?;
-    if let Some(event) = fx.event {
-        let body = json!({"case": k.number, "domain": k.domain, "stage": k.stage, "team_id": k.team_id});
-        crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("case.{event}"), &body, &Default::default())
-            .await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    if let Some((step_id, outcome, _)) = &approval_change
-        && let Some(step) = steps.iter().find(|x| x.id == *step_id)
-        && let Some(asked) = step.requested_at
-    {
-        state.runtime.metrics().observe(
-            "casegrid_case_approval_step_seconds",
-            &[("role", step.role.as_str()), ("outcome", outcome)],
-            (now - asked).max(0) as f64 / 1000.0,
-        );
-    }
-    drop(c);
-    view(state, caller, k.id).await
-}
-
-/// An assessment the lighter-law rule chose but the outcome did not hold: cannot happen, since
-/// `applicable` only returns a side that was assessed; kept total.
-fn unreachable_assessment(item: &str) -> crate::plugins::bindings::Assessment {
-    crate::plugins::bindings::Assessment {
-        item: item.into(),
-        tier: String::new(),
-        reasons: vec![],
-        penalties: vec![],
-        fine_range: None,
-        recommended_fine: None,
-        orders: vec![],
-        basis: vec![],
-    }
-}
-
-/// The step of the current round waiting for a decision.
-fn open_step(steps: &[store::Step], round: i64) -> Result<&store::Step> {
-    steps
-        .iter()
-        .filter(|s| s.round == round && s.decided_at.is_none())
-        .min_by_key(|s| s.step)
-        .ok_or_else(|| refused("no-open-step", "nothing waits for approval"))
-}
-
-/// Whether the caller holds the step's role for the case's team, and is not one of its officers.
-fn may_approve(
+/// What the procedure judges an action on, loaded once: the caller's standing on the case, its
+/// officers, approval steps, clock stops and measures in force.
+pub async fn facts<'a>(
+    state: &'a AppState,
+    c: &mut Conn,
     caller: &Principal,
     org: &OrgIndex,
     k: &CaseRow,
-    officers: &[store::Officer],
-    steps: &[store::Step],
-    step: &store::Step,
-) -> Result<()> {
+) -> Result<Facts<'a>> {
+    let today = crate::store::today_cst();
     let dept = org.team(k.team_id).map(|t| t.department_id);
+    // A role held for this team's approval steps: a team lead of this team; a legal reviewer or
+    // leader of its department or of the whole bureau.
     let holds = |role: Role| {
         caller.grants.iter().any(|g| {
             g.role == role
@@ -1955,25 +931,194 @@ fn may_approve(
                 }
         })
     };
-    let role = match step.role.as_str() {
-        "team-lead" => Role::TeamLead,
-        "legal-reviewer" => Role::LegalReviewer,
-        "leader" => Role::Leader,
-        other => return Err(refused("bad-chain", format!("unknown approval role {other}"))),
+    let caller_facts = CallerFacts {
+        user_id: caller.user_id,
+        login: caller.login.clone(),
+        works: works(c, caller, org, k).await?,
+        heads: heads(caller, org, k),
+        leads_team: caller.acts_for_team(&[Role::TeamLead], k.team_id, org),
+        holds_step_role: [holds(Role::TeamLead), holds(Role::LegalReviewer), holds(Role::Leader)],
+        certified: caller.certified_for(&k.domain, &today),
     };
-    if !holds(role) {
-        return Err(ApiError::forbidden(format!("this step is for the {} of the case's team", step.role)));
+    Ok(Facts {
+        now: now_ms(),
+        today,
+        caller: caller_facts,
+        officers: store::officers(c, k.id, &k.domain).await?,
+        steps: store::steps(c, k.id).await?,
+        pauses: store::pauses(c, k.id).await?,
+        measures_in_force: store::measures(c, k.id).await?.iter().filter(|m| m.released_at.is_none()).count(),
+        settings: &state.cases,
+        calendar: &state.intake.calendar,
+    })
+}
+
+/// Runs an action on a case: the procedure's table decides whether it may be taken now, the
+/// action's body does its work, and everything it leaves is written in one transaction. The case
+/// as it now is.
+pub async fn act(state: &AppState, caller: &Principal, actor: &Actor, id: i64, action: Action) -> Result<Value> {
+    let (mut k, org) = visible(state, caller, id).await?;
+    // Loaded before a connection is held: a first load reads the component from the database.
+    let pinned = load_pinned(state, &k).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let callable = callable(&mut c, &k).await?;
+    let f = facts(state, &mut c, caller, &org, &k).await?;
+    let row = procedure::row_of(action.name());
+    procedure::check(row, &k, &f)?;
+    let mut cx = Cx { state, c: &mut c, f: &f, caller, pinned: &pinned, callable };
+    let fx = super::actions::run(&mut cx, &mut k, action).await?;
+    if let Next::To(stage) = row.next {
+        k.stage = stage.into();
     }
-    if officers.iter().any(|o| o.user_id == caller.user_id)
-        || k.proposal.as_ref().is_some_and(|p| p.proposed_by == caller.login)
+    let approval = fx.approval.clone();
+    write(state, &mut c, (caller, actor), row, &f, &pinned, k, fx).await?;
+    if let Some((step_id, outcome, _)) = &approval
+        && let Some(step) = f.steps.iter().find(|x| x.id == *step_id)
+        && let Some(asked) = step.requested_at
     {
-        return Err(ApiError::forbidden("an officer of the case does not approve its own proposal"));
+        state.metrics.observe(
+            "casegrid_case_approval_step_seconds",
+            &[("role", step.role.as_str()), ("outcome", outcome)],
+            (f.now - asked).max(0) as f64 / 1000.0,
+        );
     }
-    // Each step is a different person's check: nobody approves twice in one round.
-    if steps.iter().any(|x| x.round == step.round && x.decided_by.as_deref() == Some(caller.login.as_str())) {
-        return Err(ApiError::forbidden("you decided an earlier step of this round: the next step is someone else's"));
+    drop(c);
+    view(state, caller, id).await
+}
+
+/// The number kind of a document that has one: 综执罚告〔2026〕3号.
+fn number_kind(document: &str) -> Option<&'static str> {
+    match document {
+        "notice" => Some("notice"),
+        "hearing-notice" => Some("hearing"),
+        "decision" => Some("decision"),
+        "referral" => Some("referral"),
+        "demand" => Some("demand"),
+        _ => None,
+    }
+}
+
+/// One transaction: the case, what hangs on it, its numbers and documents, its record entry and its
+/// messages.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    state: &AppState,
+    c: &mut Conn,
+    (caller, actor): (&Principal, &Actor),
+    row: &procedure::Row,
+    f: &Facts<'_>,
+    pinned: &Arc<Plugin>,
+    mut k: CaseRow,
+    fx: Effects,
+) -> Result<()> {
+    let (s, now) = (&state.cases, f.now);
+    let documents: Vec<&str> = row.makes.iter().chain(&fx.documents).copied().collect();
+    let mut tx = state.db.write_on(c).await?;
+    if let Some(fine) = fx.recheck_in_tx {
+        // One decision at a time: two cases of one party cannot both pass the gate at once.
+        state.db.serialise(&mut tx, crate::store::Lock::Decisions).await?;
+        one_act_one_fine(&mut tx, &k, fine).await?;
+    }
+    for kind in documents.iter().filter_map(|d| number_kind(d)) {
+        let year = year_of(now);
+        let n = store::next_number(&mut tx, kind, year).await?;
+        give_number(&mut k, kind, number_for(s, kind, year, n));
+    }
+    write_effects(&mut tx, caller, actor, &k, f, &fx).await?;
+    let pauses_now = store::pauses(&mut tx, k.id).await?;
+    let (due, what) = super::clock::stage_deadline(f.calendar, s, &k, store::paused_ms(&pauses_now, None, now)).unzip();
+    if due != k.due_at {
+        k.reminded_for = None;
+        k.escalated_for = None;
+    }
+    (k.due_at, k.due_what) = (due, what.map(str::to_string));
+    if !store::save(&mut tx, &k).await? {
+        return Err(changed_meanwhile());
+    }
+    let officers_now = store::officers(&mut tx, k.id, &k.domain).await?;
+    for kind in &documents {
+        let (number, title, html) = super::documents::render(state, &k, &officers_now, kind, now, Some(pinned))?;
+        store::add_document(&mut tx, k.id, kind, &number, &title, &html, &actor.label).await?;
+    }
+    let mut record = fx.record;
+    record["stage"] = json!(k.stage);
+    super::audit::append(&state.db, &mut tx, k.id, actor, row.action, &record).await?;
+    if let Some(event) = fx.event.or(row.event) {
+        let body = json!({"case": k.number, "domain": k.domain, "stage": k.stage, "team_id": k.team_id});
+        crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("case.{event}"), &body, &Default::default())
+            .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// What hangs on the case: officers, assessments, the inspection record, the clock's stops, the
+/// approval steps.
+async fn write_effects(
+    tx: &mut Conn,
+    caller: &Principal,
+    actor: &Actor,
+    k: &CaseRow,
+    f: &Facts<'_>,
+    fx: &Effects,
+) -> Result<()> {
+    let now = f.now;
+    for u in &fx.officers {
+        store::add_officer(tx, k.id, *u).await?;
+    }
+    for (purpose, item, facts, a) in &fx.assessments {
+        store::add_assessment(tx, k.id, purpose, &k.domain, item, facts, a, &actor.label).await?;
+    }
+    if let Some(form) = &fx.inspection {
+        let e = NewEvidence {
+            kind: "inspection",
+            description: "现场检查（勘验）笔录",
+            file: None,
+            form: Some(form.clone()),
+            by: Some(caller.user_id),
+        };
+        store::add_evidence(tx, k.id, &e).await?;
+    }
+    match &fx.pause {
+        Some(Some(reason)) => store::start_pause(tx, k.id, None, reason, now).await?,
+        Some(None) => {
+            for p in f.pauses.iter().filter(|p| p.measure_id.is_none() && p.ended_at.is_none()) {
+                store::end_pause(tx, p.id, now).await?;
+            }
+        }
+        None => {}
+    }
+    if let Some((step, outcome, comment)) = &fx.approval {
+        store::decide_step(tx, *step, caller.user_id, outcome, comment, now).await?;
+        if *outcome == "approved"
+            && let Some(next) = f
+                .steps
+                .iter()
+                .filter(|x| x.round == k.progress.approval_round && x.decided_at.is_none() && x.id != *step)
+                .min_by_key(|x| x.step)
+        {
+            store::request_step(tx, next.id, now).await?;
+        }
+    }
+    if let Some(chain) = &fx.new_round {
+        store::add_steps(tx, k.id, k.progress.approval_round, chain, now).await?;
     }
     Ok(())
+}
+
+/// An assessment the lighter-law rule chose but the outcome did not hold: cannot happen, since
+/// `applicable` only returns a side that was assessed; kept total.
+pub(crate) fn unreachable_assessment(item: &str) -> crate::plugins::bindings::Assessment {
+    crate::plugins::bindings::Assessment {
+        item: item.into(),
+        tier: String::new(),
+        reasons: vec![],
+        penalties: vec![],
+        fine_range: None,
+        recommended_fine: None,
+        orders: vec![],
+        basis: vec![],
+    }
 }
 
 /// The case as its people see it: the row, the clock, officers, assessments, approvals, measures,
@@ -2112,7 +1257,7 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     if !heads(caller, &org, &k) && !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
-    need_stage(
+    procedure::need_stage(
         &k,
         &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING, stage::APPROVAL],
         "a coercive measure",
@@ -2354,7 +1499,7 @@ pub async fn add_evidence(
     if !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
-    need_stage(&k, &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING], "adding evidence")?;
+    procedure::need_stage(&k, &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING], "adding evidence")?;
     if !KINDS.contains(&kind) {
         return Err(invalid("kind", "invalid-choice", format!("APL art. 46: one of {}", KINDS.join(", "))));
     }

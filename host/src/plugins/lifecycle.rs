@@ -5,7 +5,7 @@
 //!
 //! Versions are immutable and never deleted: a case pinned to a version can always run it again.
 
-use super::runtime::{Granted, Limits, Plugin};
+use super::{Granted, Limits, Plugin};
 use super::signing::{SignatureDoc, TrustedKey};
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn};

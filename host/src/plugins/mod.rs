@@ -1,18 +1,16 @@
-//! The plugin runtime: loading domain plugins into a capability-free sandbox and calling them; the
-//! lifecycle of their versions (publish, sign, enable, pin, roll back, quarantine); and the registry
-//! of which version serves each domain.
+//! Domain plugins as the server serves them: the lifecycle of their versions (publish, sign, enable,
+//! pin, roll back, quarantine), the registry of which version serves each domain, and what the
+//! server counts of their calls. Loading and calling a plugin is the runtime crate's
+//! (`casegrid-runtime`), reached only through its public API.
 
-pub mod bindings;
-mod cache;
-pub mod check;
-mod error;
 pub mod lifecycle;
+pub mod observe;
 pub mod registry;
 pub mod routes;
-mod runtime;
-pub mod sandbox;
 pub mod signing;
 
-pub use error::{LoadError, PluginError};
+pub use casegrid_runtime::{
+    Granted, LoadError, Limits, Plugin, PluginError, Runtime, StaticData, bindings, check, json_size, sandbox,
+};
+pub use observe::HostObserver;
 pub use registry::{LoadFailure, Registry, Served, Snapshot, load_dir};
-pub use runtime::{FaultSink, Granted, Limits, Plugin, Runtime, StaticData, json_size};

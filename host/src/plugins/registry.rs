@@ -268,9 +268,10 @@ impl Registry {
         notify: crate::notify::NotifySettings,
         policy: FaultPolicy,
         host: String,
+        observer: &super::HostObserver,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let (tx, mut faults) = tokio::sync::mpsc::unbounded_channel();
-        self.runtime.faults().connect(tx);
+        observer.connect(tx);
         let poller = {
             let reg = self.clone();
             let every = std::time::Duration::from_millis(policy.poll_millis.max(50));

@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit/domain-v1",
+    path: "../../wit/domain-v1",
     world: "casegrid:domain/domain-plugin@1.0.0",
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
 });

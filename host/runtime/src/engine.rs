@@ -72,25 +72,31 @@ pub struct Runtime {
     cache: Cache,
     limits: Limits,
     permits: Arc<Semaphore>,
-    metrics: Arc<crate::metrics::Metrics>,
-    faults: Arc<FaultSink>,
+    observer: Arc<dyn Observer>,
 }
 
-/// Where the faults of serving calls go: the registry connects it, to count them against the
-/// fault policy. Unconnected (tools, benchmarks), faults are only counted in the metrics.
-#[derive(Debug, Default)]
-pub struct FaultSink(std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<super::lifecycle::Fault>>);
+/// One serving call as it ended, for whoever watches the runtime.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub domain: &'a str,
+    pub version: &'a str,
+    /// The export called: `validate`, `assess` or `classify`.
+    pub export: &'static str,
+    pub outcome: Result<(), &'a PluginError>,
+    /// From asking for a concurrency permit to the answer, instantiation included.
+    pub elapsed: Duration,
+}
 
-impl FaultSink {
-    pub fn connect(&self, tx: tokio::sync::mpsc::UnboundedSender<super::lifecycle::Fault>) {
-        let _ = self.0.set(tx);
-    }
+/// What the server wants to know of serving calls: it counts them (metrics) and holds the plugin's
+/// own faults against its version (the fault policy). The runtime itself keeps no counts, no
+/// clock and no channel: those are the server's.
+pub trait Observer: Send + Sync + 'static {
+    fn call_finished(&self, call: &Call<'_>);
+}
 
-    fn report(&self, fault: super::lifecycle::Fault) {
-        if let Some(tx) = self.0.get() {
-            let _ = tx.send(fault);
-        }
-    }
+/// Nobody watches: tools, tests and benchmarks.
+impl Observer for () {
+    fn call_finished(&self, _: &Call<'_>) {}
 }
 
 impl std::fmt::Debug for Runtime {
@@ -100,9 +106,18 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and starts its epoch ticker. `cache_dir`: where precompiled components are
-    /// kept (none: compile every time).
+    /// [`Runtime::observed`] with nobody watching.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
+        Self::observed(limits, cache_dir, Arc::new(()))
+    }
+
+    /// Builds the engine and starts its epoch ticker. `cache_dir`: where precompiled components are
+    /// kept (none: compile every time); `observer`: told of every serving call.
+    pub fn observed(
+        limits: Limits,
+        cache_dir: Option<PathBuf>,
+        observer: Arc<dyn Observer>,
+    ) -> anyhow::Result<Arc<Self>> {
         let concurrency = limits.concurrency.max(1);
         let mut pool = PoolingAllocationConfig::default();
         // A slot of everything one store may hold, for every call that may run at once, plus spare
@@ -152,23 +167,12 @@ impl Runtime {
             cache,
             permits: Arc::new(Semaphore::new(concurrency)),
             limits,
-            metrics: Arc::default(),
-            faults: Arc::default(),
+            observer,
         }))
-    }
-
-    /// Where serving calls report their faults.
-    pub fn faults(&self) -> &Arc<FaultSink> {
-        &self.faults
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
-    }
-
-    /// What this runtime's plugins and the server count (served at `/metrics`).
-    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
-        &self.metrics
     }
 
     pub fn engine(&self) -> &Engine {
@@ -221,8 +225,7 @@ impl Runtime {
             pre,
             exports,
             permits: self.permits.clone(),
-            metrics: self.metrics.clone(),
-            faults: self.faults.clone(),
+            observer: self.observer.clone(),
             manifest: None,
             data: StaticData::default(),
         };
@@ -303,8 +306,7 @@ pub struct Plugin {
     pre: InstancePre<CallState>,
     exports: Exports,
     permits: Arc<Semaphore>,
-    metrics: Arc<crate::metrics::Metrics>,
-    faults: Arc<FaultSink>,
+    observer: Arc<dyn Observer>,
     manifest: Option<Manifest>,
     data: StaticData,
 }
@@ -380,37 +382,16 @@ impl Plugin {
         self.timed("classify", started, out)
     }
 
-    /// Counts a serving call and its latency by domain, version, export and outcome.
+    /// Tells the observer how a serving call ended.
     fn timed<T>(
         &self,
-        export: &str,
+        export: &'static str,
         started: std::time::Instant,
         out: Result<T, PluginError>,
     ) -> Result<T, PluginError> {
         let (domain, version) = self.manifest.as_ref().map_or(("?", "?"), |m| (m.domain.as_str(), m.version.as_str()));
-        let outcome = match &out {
-            Ok(_) => "ok",
-            Err(e) => {
-                if e.is_fault() {
-                    self.faults.report(super::lifecycle::Fault {
-                        domain: domain.to_string(),
-                        version: version.to_string(),
-                        code: e.code(),
-                        at: crate::store::now_ms(),
-                    });
-                }
-                e.code()
-            }
-        };
-        self.metrics.inc(
-            "casegrid_plugin_calls_total",
-            &[("domain", domain), ("version", version), ("export", export), ("outcome", outcome)],
-        );
-        self.metrics.observe(
-            "casegrid_plugin_call_duration_seconds",
-            &[("domain", domain), ("version", version), ("export", export)],
-            started.elapsed().as_secs_f64(),
-        );
+        let outcome = out.as_ref().map(|_| ()).map_err(|e| e);
+        self.observer.call_finished(&Call { domain, version, export, outcome, elapsed: started.elapsed() });
         out
     }
 

@@ -5,8 +5,9 @@
 use super::bindings::{
     Assessment, CONTRACT, Constraint, Date, FieldKind, FieldValue, FineRule, Form, Item, PenaltyKind, Text, Value,
 };
-use super::runtime::Plugin;
+use super::engine::Plugin;
 use serde::Serialize;
+use crate::money::band;
 use std::collections::BTreeSet;
 
 /// The forms every plugin must supply.
@@ -300,7 +301,7 @@ pub struct SelfTestOutcome {
 /// they are: an earlier version of a domain's rules is tested on its own dates.
 pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
     let range = &p.manifest().in_force;
-    let day = |d: &Date| crate::clock::Day::parse(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
+    let day = |d: &Date| crate::day::Day::parse(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
     let from = day(&range.from).map(|d| d.start_ms() / 1000);
     let until = range.until.as_ref().and_then(day).map(|d| d.start_ms() / 1000);
     let at = match (from, until) {
@@ -323,9 +324,9 @@ pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
                     if a.tier != t.expect_tier {
                         (false, format!("tier {} where {} was expected", a.tier, t.expect_tier))
                     } else if fine != want {
-                        (false, format!("fine {} where {} was expected", fen(fine), fen(want)))
+                        (false, format!("fine {} where {} was expected", band(fine), band(want)))
                     } else {
-                        (true, format!("tier {}, fine {}", a.tier, fen(fine)))
+                        (true, format!("tier {}, fine {}", a.tier, band(fine)))
                     }
                 }
             };
@@ -334,36 +335,9 @@ pub fn self_tests(p: &Plugin, at: i64) -> Vec<SelfTestOutcome> {
         .collect()
 }
 
-/// A fine band for people: "¥50,000.00–¥100,000.00", or "no fine".
-pub fn fen(r: Option<(i64, i64)>) -> String {
-    match r {
-        None => "no fine".into(),
-        Some((a, b)) => format!("{}–{}", yuan(a), yuan(b)),
-    }
-}
-
-pub fn yuan(fen: i64) -> String {
-    let whole = (fen / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("¥{grouped}.{:02}", (fen % 100).abs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_reads_like_money() {
-        assert_eq!(yuan(10_000_000), "¥100,000.00");
-        assert_eq!(yuan(5), "¥0.05");
-        assert_eq!(fen(Some((5_000_000, 10_000_000))), "¥50,000.00–¥100,000.00");
-    }
 
     #[test]
     fn semver() {
