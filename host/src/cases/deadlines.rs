@@ -82,9 +82,9 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
         }
         let kind = if overdue { "overdue" } else { "due-soon" };
         let subject = if overdue {
-            format!("案件已超期：{} {}（{}期限 {}）", k.number, k.title, what, crate::open311::iso_cst(due))
+            format!("案件已超期：{} {}（{}期限 {}）", k.number, k.title, what, crate::clock::iso_cst(due))
         } else {
-            format!("案件即将到期：{} {}（{}期限 {}）", k.number, k.title, what, crate::open311::iso_cst(due))
+            format!("案件即将到期：{} {}（{}期限 {}）", k.number, k.title, what, crate::clock::iso_cst(due))
         };
         let who = audience(&mut tx, notify, k.id, k.team_id, overdue, subject).await?;
         let body = json!({"case": k.number, "domain": k.domain, "stage": k.stage, "team_id": k.team_id, "deadline": what, "due_at": rfc3339(due)});
@@ -119,7 +119,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
                 "紧急{what}待负责人批准：{}（案件 {}），须于{}前补办批准手续（行政强制法第十九条）",
                 m.number,
                 k.number,
-                crate::open311::iso_cst(m.due_at)
+                crate::clock::iso_cst(m.due_at)
             ),
             (false, true) => format!(
                 "紧急{what}超过二十四小时未获批准：{}（案件 {}），应当立即解除（行政强制法第十九条）",
@@ -129,7 +129,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
                 "{what}期限即将届满：{}（案件 {}），期限 {}",
                 m.number,
                 k.number,
-                crate::open311::iso_cst(m.due_at)
+                crate::clock::iso_cst(m.due_at)
             ),
             (true, true) => {
                 format!("{what}期限已届满未解除：{}（案件 {}）（行政强制法第二十五条）", m.number, k.number)

@@ -258,7 +258,7 @@ pub fn render(
             body.push_str(&format!(
                 "<p>你（单位）于{}要求听证。根据《中华人民共和国行政处罚法》第六十四条的规定，本机关定于{}在{}举行听证，请准时参加。</p>",
                 date_cn(h.requested_at),
-                esc(&h.hearing_at.map(crate::open311::iso_cst).unwrap_or_default().replace('T', " ")),
+                esc(&h.hearing_at.map(crate::clock::iso_cst).unwrap_or_default().replace('T', " ")),
                 esc(h.place.as_deref().unwrap_or(""))
             ));
             body.push_str("<p>你（单位）可以亲自参加听证，也可以委托一至二人代理；认为主持人与本案有直接利害关系的，有权申请回避。无正当理由拒不出席听证或者未经许可中途退出听证的，视为放弃听证权利。</p>");
@@ -354,7 +354,7 @@ pub fn render(
                 esc(&k.party.name),
                 esc(k.party.address.as_deref().unwrap_or(&k.place)),
                 esc(&how),
-                esc(&crate::open311::iso_cst(served_at).replace('T', " ")),
+                esc(&crate::clock::iso_cst(served_at).replace('T', " ")),
                 esc(&officers_line(officers))
             );
             Ok((number.clone(), "送达回证".into(), page("送达回证", &number, authority, &body)))

@@ -71,7 +71,7 @@ pub const PROCEDURE: &[Row] = &[
     row("record-inspection", "recording an inspection", EARLY, Who::Worker, &[], Next::Stay, &[]),
     row("record-facts", "recording the facts", EARLY, Who::Worker, &[], Next::Stay, &[]),
     row("assess", "assessing", EARLY, Who::Worker, &[gates::has_facts], Next::Stay, &[]),
-    row("propose", "proposing a penalty", &[INVESTIGATING], Who::Worker, &[gates::has_facts], Next::Stay, &[]),
+    row("propose", "proposing a penalty", &[INVESTIGATING], Who::Worker, &[gates::has_facts, gates::within_limitation], Next::Stay, &[]),
     row("declare-distinct-act", "declaring a distinct act", EARLY, Who::Worker, &[], Next::Stay, &[]),
     row("pause", "stopping the clock", &[INVESTIGATING], Who::Worker, &[gates::clock_not_stopped], Next::Stay, &[]),
     row("resume", "restarting the clock", &[INVESTIGATING], Who::Worker, &[gates::clock_stopped], Next::Stay, &[]),

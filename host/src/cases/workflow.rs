@@ -249,73 +249,11 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
     if !matches!(procedure.as_str(), "general" | "summary") {
         return Err(invalid("procedure", "invalid-choice", "general or summary"));
     }
-    let (report, domain, discovered_at, referral) = match input.source.as_str() {
-        "report" => {
-            let id =
-                input.report_id.ok_or_else(|| invalid("report_id", "required", "the report the case opens from"))?;
-            let r = crate::intake::store::by_id(&mut c, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("report", &id.to_string()))?;
-            if !r.team_id.is_some_and(|t| caller.acts_for_team(&[Role::Officer, Role::TeamLead], t, &org)) {
-                return Err(ApiError::forbidden("only the report's team opens a case from it"));
-            }
-            if !matches!(r.status.as_str(), "dispatched" | "accepted") {
-                return Err(refused("wrong-status", format!("a case cannot be opened from a {} report", r.status)));
-            }
-            let d =
-                r.domain.clone().ok_or_else(|| invalid("report_id", "no-domain", "the report has no domain yet"))?;
-            let created = r.created_at;
-            (Some(r), d, created, None)
-        }
-        "referral" => {
-            let rf =
-                input.referral.clone().ok_or_else(|| invalid("referral", "required", "who referred it, and when"))?;
-            text(&rf.agency, "referral.agency", 2, 100)?;
-            let received = day(&rf.received_on, "referral.received_on")?;
-            if received > today {
-                return Err(invalid("referral.received_on", "in-future", "cannot lie in the future"));
-            }
-            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
-            (None, d, received.start_ms(), Some(rf))
-        }
-        // Found on patrol now: the case is opened when the act is discovered (APL art. 54), and
-        // that is the day the limitation period is measured to.
-        "patrol" => {
-            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
-            (None, d, now, None)
-        }
-        _ => return Err(invalid("source", "invalid-choice", "report, patrol or referral")),
-    };
+    let (report, domain, discovered_at, referral) = source_of(&mut c, caller, &org, &input, now).await?;
     if state.registry.snapshot().served(&domain).is_none() {
         return Err(invalid("domain", "unknown-domain", format!("no domain `{domain}` is enabled")));
     }
-    let team_id = match &input.team {
-        Some(code) => {
-            let t =
-                org.team_by_code(code).ok_or_else(|| invalid("team", "unknown-team", format!("no team `{code}`")))?;
-            if !t.domains.contains(&domain) {
-                return Err(invalid("team", "team-domain", format!("team {code} does not enforce {domain}")));
-            }
-            if !caller.acts_for_team(&[Role::Officer, Role::TeamLead], t.id, &org) {
-                return Err(ApiError::forbidden(format!("you do not work for team {code}")));
-            }
-            t.id
-        }
-        None => match &report {
-            Some(r) => r.team_id.unwrap_or_default(),
-            None => {
-                let mine: Vec<i64> = teams_worked(caller, &org)
-                    .into_iter()
-                    .filter(|t| org.team(*t).is_some_and(|t| t.domains.contains(&domain)))
-                    .collect();
-                match mine.as_slice() {
-                    [one] => *one,
-                    [] => return Err(ApiError::forbidden(format!("you work for no team that enforces {domain}"))),
-                    _ => return Err(invalid("team", "required", "you work for several teams: name the team")),
-                }
-            }
-        },
-    };
+    let team_id = team_for(caller, &org, &input, report.as_ref(), &domain)?;
     let (plugin_version, pinned_reason) = pin(state, &mut c, &domain, act_end.unwrap_or(act)).await?;
     let s = &state.cases;
     let mut k = CaseRow {
@@ -355,37 +293,8 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
     if caller.acts_for_team(&[Role::Officer], team_id, &org) {
         store::add_officer(&mut tx, k.id, caller.user_id).await?;
     }
-    if let Some(mut r) = report {
-        r.status = "case-opened".into();
-        r.acknowledged_at = r.acknowledged_at.or(Some(now));
-        if !crate::intake::store::update(&mut tx, &r, false).await? {
-            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
-        }
-        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
-            .bind(k.id)
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        crate::intake::store::add_event(
-            &mut tx,
-            r.id,
-            "case-opened",
-            actor,
-            true,
-            Some("已立案调查"),
-            json!({"case": k.number}),
-        )
-        .await?;
-        let who = crate::intake::audience(&mut tx, &state.intake.notify, &r, "case-opened").await?;
-        crate::notify::enqueue(
-            &mut tx,
-            &state.intake.notify,
-            "report.case-opened",
-            &crate::intake::event_body(&r, r.id),
-            &who,
-        )
-        .await?;
+    if let Some(r) = report {
+        link_report(state, &mut tx, actor, r, &k, now).await?;
     }
     super::audit::append(
         &state.db,
@@ -401,6 +310,136 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
     tx.commit().await.map_err(StoreError::from)?;
     drop(c);
     view(state, caller, k.id).await
+}
+
+/// Where a case comes from (APL art. 54): a report of the caller's team, a referral received, or
+/// an act found on patrol now; the domain, and when the act was discovered (what the limitation
+/// period is measured to).
+async fn source_of(
+    c: &mut Conn,
+    caller: &Principal,
+    org: &OrgIndex,
+    input: &OpenIn,
+    now: i64,
+) -> Result<(Option<crate::intake::store::ReportRow>, String, i64, Option<Referral>)> {
+    let today = Day::of(now);
+    Ok(match input.source.as_str() {
+        "report" => {
+            let id =
+                input.report_id.ok_or_else(|| invalid("report_id", "required", "the report the case opens from"))?;
+            let r = crate::intake::store::by_id(c, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("report", &id.to_string()))?;
+            if !r.team_id.is_some_and(|t| caller.acts_for_team(&[Role::Officer, Role::TeamLead], t, org)) {
+                return Err(ApiError::forbidden("only the report's team opens a case from it"));
+            }
+            if !matches!(r.status.as_str(), "dispatched" | "accepted") {
+                return Err(refused("wrong-status", format!("a case cannot be opened from a {} report", r.status)));
+            }
+            let d =
+                r.domain.clone().ok_or_else(|| invalid("report_id", "no-domain", "the report has no domain yet"))?;
+            let created = r.created_at;
+            (Some(r), d, created, None)
+        }
+        "referral" => {
+            let rf =
+                input.referral.clone().ok_or_else(|| invalid("referral", "required", "who referred it, and when"))?;
+            text(&rf.agency, "referral.agency", 2, 100)?;
+            let received = day(&rf.received_on, "referral.received_on")?;
+            if received > today {
+                return Err(invalid("referral.received_on", "in-future", "cannot lie in the future"));
+            }
+            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
+            (None, d, received.start_ms(), Some(rf))
+        }
+        // Found on patrol now: the case is opened when the act is discovered (APL art. 54), and
+        // that is the day the limitation period is measured to.
+        "patrol" => {
+            let d = input.domain.clone().ok_or_else(|| invalid("domain", "required", "the domain of the case"))?;
+            (None, d, now, None)
+        }
+        _ => return Err(invalid("source", "invalid-choice", "report, patrol or referral")),
+    })
+}
+
+/// The team of the case: the one named (enforcing the domain, the caller working for it), the
+/// report's, or the caller's only team for the domain.
+fn team_for(
+    caller: &Principal,
+    org: &OrgIndex,
+    input: &OpenIn,
+    report: Option<&crate::intake::store::ReportRow>,
+    domain: &str,
+) -> Result<i64> {
+    Ok(match &input.team {
+        Some(code) => {
+            let t =
+                org.team_by_code(code).ok_or_else(|| invalid("team", "unknown-team", format!("no team `{code}`")))?;
+            if !t.domains.iter().any(|d| d == domain) {
+                return Err(invalid("team", "team-domain", format!("team {code} does not enforce {domain}")));
+            }
+            if !caller.acts_for_team(&[Role::Officer, Role::TeamLead], t.id, org) {
+                return Err(ApiError::forbidden(format!("you do not work for team {code}")));
+            }
+            t.id
+        }
+        None => match report {
+            Some(r) => r.team_id.unwrap_or_default(),
+            None => {
+                let mine: Vec<i64> = teams_worked(caller, org)
+                    .into_iter()
+                    .filter(|t| org.team(*t).is_some_and(|t| t.domains.iter().any(|d| d == domain)))
+                    .collect();
+                match mine.as_slice() {
+                    [one] => *one,
+                    [] => return Err(ApiError::forbidden(format!("you work for no team that enforces {domain}"))),
+                    _ => return Err(invalid("team", "required", "you work for several teams: name the team")),
+                }
+            }
+        },
+    })
+}
+
+/// The report a case opens from: marked, linked, its timeline told, its citizen told.
+async fn link_report(
+    state: &AppState,
+    tx: &mut Conn,
+    actor: &Actor,
+    mut r: crate::intake::store::ReportRow,
+    k: &CaseRow,
+    now: i64,
+) -> Result<()> {
+        r.status = "case-opened".into();
+        r.acknowledged_at = r.acknowledged_at.or(Some(now));
+        if !crate::intake::store::update(tx, &r, false).await? {
+            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
+        }
+        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
+            .bind(k.id)
+            .bind(r.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        crate::intake::store::add_event(
+            tx,
+            r.id,
+            "case-opened",
+            actor,
+            true,
+            Some("已立案调查"),
+            json!({"case": k.number}),
+        )
+        .await?;
+        let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
+        crate::notify::enqueue(
+            tx,
+            &state.intake.notify,
+            "report.case-opened",
+            &crate::intake::event_body(&r, r.id),
+            &who,
+        )
+        .await?;
+    Ok(())
 }
 
 /// One action on a case.

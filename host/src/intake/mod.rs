@@ -743,7 +743,7 @@ pub async fn audience(
         return Ok(Default::default());
     }
     let due =
-        r.handle_due_at.map(|d| crate::open311::iso_cst(d)[..16].replace('T', " ")).unwrap_or_else(|| "尽快".into());
+        r.handle_due_at.map(|d| crate::clock::iso_cst(d)[..16].replace('T', " ")).unwrap_or_else(|| "尽快".into());
     let what = format!("{} {}", r.category.as_deref().unwrap_or("未分类"), r.tracking_code);
     let (roles, dispatchers, subject, citizen_text): (&[&str], bool, String, Option<String>) = match kind {
         "dispatched" | "transferred" | "reopened" => (

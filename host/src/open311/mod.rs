@@ -14,7 +14,8 @@ use crate::auth::store::Actor;
 use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
 use crate::plugins::bindings::{FieldKind, Form};
 use crate::server::AppState;
-use crate::store::{StoreError, rfc3339};
+use crate::clock::iso_cst;
+use crate::store::StoreError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -354,12 +355,6 @@ fn request_json(r: &ReportRow, team: Option<&str>, state: &AppState) -> Value {
     })
 }
 
-/// ISO 8601 with the zone, in Beijing time (`2026-11-26T09:30:00+08:00`).
-pub fn iso_cst(ms: i64) -> String {
-    let s = rfc3339(ms + 8 * 3_600_000);
-    format!("{}+08:00", &s[..19])
-}
-
 async fn load(state: &AppState, ids: &[String]) -> Result<Vec<(ReportRow, Option<String>)>, Response> {
     let mut c = state
         .db
@@ -508,10 +503,5 @@ mod tests {
         assert_eq!(p[0], ("description".into(), "楼顶 shed".into()));
         assert_eq!(p[2], ("attribute[occurred_at]".into(), "x".into()));
         assert_eq!(p[3], ("bad".into(), "%zz".into()));
-    }
-
-    #[test]
-    fn times_are_given_in_beijing_time_with_the_zone() {
-        assert_eq!(super::iso_cst(0), "1970-01-01T08:00:00+08:00");
     }
 }

@@ -146,10 +146,8 @@ impl Db {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+// Time is the clock's; these stay reachable here for the callers written before it moved.
+pub use crate::clock::{now_ms, rfc3339, today_cst};
 
 /// A URL for messages: the password, if any, replaced.
 pub fn redact_url(u: &str) -> String {
@@ -171,29 +169,5 @@ mod tests {
     fn urls_lose_their_password() {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
-    }
-}
-
-/// Unix milliseconds as RFC 3339 in UTC (`2026-11-26T19:05:03.120Z`).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let date = crate::clock::Day(days);
-    format!("{date}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
-}
-
-/// Today's date in China Standard Time (UTC+8), `YYYY-MM-DD`: the date certificates and
-/// deadlines are read in.
-pub fn today_cst() -> String {
-    rfc3339(now_ms() + 8 * 3_600_000)[..10].to_string()
-}
-
-#[cfg(test)]
-mod time_tests {
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
-        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }
