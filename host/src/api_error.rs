@@ -3,7 +3,7 @@
 
 use crate::plugins::PluginError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -15,6 +15,9 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Boxed: the error travels in every `Result` of the handlers, and is rarely this rich.
     pub details: Option<Box<serde_json::Value>>,
+    /// Seconds for `Retry-After`: set on a 429, so that a refusal decided deep in a service
+    /// reaches the client with its wait.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +37,12 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, details: None }
+        Self { status, code, message: message.into(), field: None, details: None, retry_after: None }
+    }
+
+    /// 429 with `Retry-After` (at least one second: `0` would invite an immediate retry).
+    pub fn too_many(code: &'static str, message: impl Into<String>, wait_secs: u64) -> Self {
+        Self { retry_after: Some(wait_secs.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Self {
@@ -110,7 +118,7 @@ impl From<PluginError> for ApiError {
             }
             other => other.to_string(),
         };
-        Self { status, code: e.code(), message, field: None, details: details.map(Box::new) }
+        Self { status, code: e.code(), message, field: None, details: details.map(Box::new), retry_after: None }
     }
 }
 
@@ -133,6 +141,15 @@ impl IntoResponse for ApiError {
                 details: self.details.as_deref(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        r
     }
+}
+
+/// 429 with `Retry-After`, as a response: for handlers that answer [`Response`] directly.
+pub fn too_many(code: &'static str, message: &str, wait_secs: u64) -> Response {
+    ApiError::too_many(code, message, wait_secs).into_response()
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod domains;
+pub mod ids;
 pub mod intake;
 pub mod metrics;
 pub use casegrid_runtime::money;

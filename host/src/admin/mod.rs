@@ -5,11 +5,11 @@ pub mod ops;
 
 use crate::api_error::ApiError;
 use crate::auth::extract::{Caller, ClientIp};
-use crate::auth::routes::{tokens_json, user_view};
+use crate::auth::service::{self, IssuedToken, NewTokenBody, TokenList};
 use crate::auth::store;
-use crate::auth::{Principal, Role, TeamSet, secrets};
+use crate::auth::{Principal, Role};
 use crate::server::{ApiJson, AppState};
-use crate::store::{StoreError, rfc3339};
+use crate::store::rfc3339;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
@@ -39,62 +39,16 @@ pub fn routes() -> Router<AppState> {
 
 type Answer = Result<Json<Value>, ApiError>;
 
-async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, ApiError> {
-    Ok(state.db.pool().acquire().await.map_err(StoreError::from)?)
-}
-
 fn admin(p: &Principal) -> Result<(), ApiError> {
     p.require(&[Role::Admin])
 }
 
-/// Staff who see people: admins all; leaders, dispatchers, legal reviewers, team leads and
-/// officers those holding roles in the teams they see. Citizens and publishers see no one else.
-fn people_scope(p: &Principal, org: &store::OrgIndex) -> Result<TeamSet, ApiError> {
-    if p.is_admin() {
-        return Ok(TeamSet::All);
-    }
-    p.require(&[Role::Dispatcher, Role::Officer, Role::TeamLead, Role::LegalReviewer, Role::Leader])?;
-    Ok(p.team_set(org))
-}
-
 async fn list_users(State(state): State<AppState>, Caller(p): Caller) -> Answer {
-    let mut c = conn(&state).await?;
-    let org = store::org_index(&mut c).await?;
-    let scope = people_scope(&p, &org)?;
-    let rows = match &scope {
-        TeamSet::All if p.is_admin() => store::list_users(&mut c, None).await?,
-        // Staff with an all-scope role see every member of every team, never citizens.
-        TeamSet::All => store::list_users(&mut c, Some(&org.teams.iter().map(|t| t.id).collect::<Vec<_>>())).await?,
-        TeamSet::Some(teams) => store::list_users(&mut c, Some(teams)).await?,
-    };
-    let mut users = Vec::with_capacity(rows.len());
-    for u in rows {
-        let personal = p.is_admin() || u.id == p.user_id;
-        users.push(user_view(&mut c, u, &org, personal).await?);
-    }
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(json!({ "users": ops::list_users(&state.db, &p).await? })))
 }
 
 async fn get_user(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
-    let mut c = conn(&state).await?;
-    let org = store::org_index(&mut c).await?;
-    let own = id == p.user_id;
-    if !own {
-        let scope = people_scope(&p, &org)?;
-        let grants = store::grants_of(&mut c, id).await?;
-        let visible = p.is_admin()
-            || grants.iter().any(|g| match g.scope {
-                crate::auth::Scope::Team(t) => scope.contains(t),
-                _ => false,
-            });
-        if !visible {
-            // Whether an account exists outside one's scope is not told either.
-            return Err(ApiError::not_found("account", &id.to_string()));
-        }
-    }
-    let u = store::user_by_id(&mut c, id).await?.ok_or_else(|| ApiError::not_found("account", &id.to_string()))?;
-    let personal = own || p.is_admin();
-    Ok(Json(json!({ "user": user_view(&mut c, u, &org, personal).await? })))
+    Ok(Json(json!({ "user": ops::user(&state.db, &p, id).await? })))
 }
 
 async fn create_user(
@@ -190,12 +144,15 @@ async fn uncertify(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn user_tokens(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
+async fn user_tokens(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<TokenList>, ApiError> {
     if id != p.user_id {
         admin(&p)?;
     }
-    let mut c = conn(&state).await?;
-    tokens_json(&mut c, id).await
+    Ok(Json(service::tokens(&state, id).await?))
 }
 
 /// An admin makes a token for another account: a machine client's (an Open311 bridge, a reporting
@@ -205,18 +162,17 @@ async fn create_user_token(
     ip: ClientIp,
     Caller(p): Caller,
     Path(id): Path<i64>,
-    ApiJson(body): ApiJson<crate::auth::routes::NewTokenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<NewTokenBody>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     admin(&p)?;
-    crate::auth::routes::issue_token(&state, &p, ip, id, &body).await
+    Ok((StatusCode::CREATED, Json(service::issue_token(&state, &p, ip, id, &body).await?)))
 }
 
 async fn org(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     if !p.is_staff() {
         return Err(ApiError::forbidden("the organisation is visible to the bureau's staff"));
     }
-    let mut c = conn(&state).await?;
-    Ok(Json(json!(store::org_index(&mut c).await?)))
+    Ok(Json(json!(ops::org(&state.db).await?)))
 }
 
 async fn create_department(
@@ -258,8 +214,7 @@ fn key_json(k: &store::Open311Key) -> Value {
 
 async fn list_keys(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     admin(&p)?;
-    let mut c = conn(&state).await?;
-    let keys: Vec<Value> = store::open311_keys(&mut c).await?.iter().map(key_json).collect();
+    let keys: Vec<Value> = ops::open311_keys(&state.db).await?.iter().map(key_json).collect();
     Ok(Json(json!({ "keys": keys })))
 }
 
@@ -276,19 +231,8 @@ async fn create_key(
     ApiJson(body): ApiJson<KeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     admin(&p)?;
-    let client = body.client.trim();
-    if client.is_empty() || client.chars().count() > 64 {
-        return Err(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-name", "1 to 64 characters").field("client")
-        );
-    }
-    let key = secrets::new_token("cgk_");
-    let mut tx = state.db.write().await?;
-    let k = store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], Some(p.user_id)).await?;
-    store::record(&mut tx, "open311-key-created", &p.actor(ip), None, json!({"key_id": k.id, "client": client}))
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok((StatusCode::CREATED, Json(json!({ "api_key": key, "info": key_json(&k) }))))
+    let k = ops::create_open311_key(&state.db, &p.actor(ip), &body.client).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "api_key": k.key, "info": key_json(&k.info) }))))
 }
 
 async fn revoke_key(
@@ -298,12 +242,7 @@ async fn revoke_key(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     admin(&p)?;
-    let mut tx = state.db.write().await?;
-    if !store::revoke_open311_key(&mut tx, id).await? {
-        return Err(ApiError::not_found("live Open311 key", &id.to_string()));
-    }
-    store::record(&mut tx, "open311-key-revoked", &p.actor(ip), None, json!({"key_id": id})).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ops::revoke_open311_key(&state.db, &p.actor(ip), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -317,9 +256,7 @@ struct EventQuery {
 
 async fn security_events(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<EventQuery>) -> Answer {
     admin(&p)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut c = conn(&state).await?;
-    let events = store::events(&mut c, q.kind.as_deref(), q.subject, limit).await?;
+    let events = ops::security_events(&state.db, q.kind.as_deref(), q.subject, q.limit).await?;
     let events: Vec<Value> = events
         .into_iter()
         .map(|e| {

@@ -1,10 +1,12 @@
 //! Account and organisation changes, shared by the HTTP API and the command line so that both
 //! check the same rules and record the same security events. Each runs in one transaction: it
-//! happens whole, with its record, or not at all.
+//! happens whole, with its record, or not at all. The reads admin's routes answer with (people
+//! in the caller's sight, Open311 keys, the security log) are here too, so the routes only shape.
 
 use crate::api_error::ApiError;
+use crate::auth::service::{UserView, hash_password, user_view};
 use crate::auth::store::{self, Actor, OrgIndex};
-use crate::auth::{Certification, Role, Scope, secrets};
+use crate::auth::{Certification, Principal, Role, Scope, TeamSet, secrets};
 use crate::store::{Db, StoreError, Tx};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -122,7 +124,7 @@ fn check_name(s: &str, field: &str) -> Result<(), ApiError> {
 pub fn check_login(s: &str, field: &str) -> Result<(), ApiError> {
     let plain = (2..=64).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if plain || crate::auth::routes::is_email(s) || crate::auth::routes::is_mobile(s) {
+    if plain || crate::ids::is_email(s) || crate::ids::is_mobile(s) {
         Ok(())
     } else {
         Err(invalid(field, "invalid-login", "2 to 64 of a-z 0-9 . _ -, or a mobile number or e-mail address"))
@@ -189,12 +191,12 @@ impl UserIn {
         check_login(&self.login.to_lowercase(), &format!("{field}login"))?;
         check_name(&self.display_name, &format!("{field}display_name"))?;
         if let Some(e) = &self.email
-            && !crate::auth::routes::is_email(e)
+            && !crate::ids::is_email(e)
         {
             return Err(invalid(format!("{field}email"), "invalid-email", format!("`{e}` is not an e-mail address")));
         }
         if let Some(p) = &self.phone
-            && !crate::auth::routes::is_mobile(p)
+            && !crate::ids::is_mobile(p)
         {
             return Err(invalid(format!("{field}phone"), "invalid-phone", "a mainland mobile number, 11 digits"));
         }
@@ -210,12 +212,6 @@ pub struct Created {
     pub login: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_time_password: Option<String>,
-}
-
-async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 /// Inserts a user with its roles and certifications inside `tx`; `path` prefixes field names.
@@ -240,7 +236,7 @@ async fn insert_user_in(
         .map(|(i, c)| c.check(&format!("{path}certifications[{i}].")))
         .collect::<Result<_, _>>()?;
     let otp = secrets::one_time_password();
-    let h = hash(otp.clone()).await?;
+    let h = hash_password(otp.clone()).await?;
     let login = u.login.to_lowercase();
     let new = store::NewUser {
         login: &login,
@@ -382,7 +378,7 @@ pub async fn set_disabled(db: &Db, actor: &Actor, user: i64, disabled: bool) -> 
 /// end and its API tokens are revoked.
 pub async fn reset_password(db: &Db, actor: &Actor, user: i64) -> Result<String, ApiError> {
     let otp = secrets::one_time_password();
-    let h = hash(otp.clone()).await?;
+    let h = hash_password(otp.clone()).await?;
     let mut tx = db.write().await?;
     existing(&mut tx, user).await?;
     store::set_password(&mut tx, user, &h, true).await?;
@@ -590,4 +586,116 @@ pub async fn import_org(db: &Db, actor: &Actor, doc: &OrgDoc) -> Result<ImportSu
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(s)
+}
+
+// ---- people ----
+
+/// Staff who see people: admins all; leaders, dispatchers, legal reviewers, team leads and
+/// officers those holding roles in the teams they see. Citizens and publishers see no one else.
+fn people_scope(p: &Principal, org: &OrgIndex) -> Result<TeamSet, ApiError> {
+    if p.is_admin() {
+        return Ok(TeamSet::All);
+    }
+    p.require(&[Role::Dispatcher, Role::Officer, Role::TeamLead, Role::LegalReviewer, Role::Leader])?;
+    Ok(p.team_set(org))
+}
+
+/// The accounts `caller` may see, with personal data only on their own and, for an admin, on all.
+pub async fn list_users(db: &Db, caller: &Principal) -> Result<Vec<UserView>, ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    let org = store::org_index(&mut c).await?;
+    let scope = people_scope(caller, &org)?;
+    let rows = match &scope {
+        TeamSet::All if caller.is_admin() => store::list_users(&mut c, None).await?,
+        // Staff with an all-scope role see every member of every team, never citizens.
+        TeamSet::All => store::list_users(&mut c, Some(&org.teams.iter().map(|t| t.id).collect::<Vec<_>>())).await?,
+        TeamSet::Some(teams) => store::list_users(&mut c, Some(teams)).await?,
+    };
+    let mut users = Vec::with_capacity(rows.len());
+    for u in rows {
+        let personal = caller.is_admin() || u.id == caller.user_id;
+        users.push(user_view(&mut c, u, &org, personal).await?);
+    }
+    Ok(users)
+}
+
+/// Account `id`, if it is the caller's own or within what `caller` may see; 404 otherwise.
+pub async fn user(db: &Db, caller: &Principal, id: i64) -> Result<UserView, ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    let org = store::org_index(&mut c).await?;
+    let own = id == caller.user_id;
+    if !own {
+        let scope = people_scope(caller, &org)?;
+        let grants = store::grants_of(&mut c, id).await?;
+        let visible = caller.is_admin()
+            || grants.iter().any(|g| match g.scope {
+                Scope::Team(t) => scope.contains(t),
+                _ => false,
+            });
+        if !visible {
+            // Whether an account exists outside one's scope is not told either.
+            return Err(ApiError::not_found("account", &id.to_string()));
+        }
+    }
+    let u = store::user_by_id(&mut c, id).await?.ok_or_else(|| ApiError::not_found("account", &id.to_string()))?;
+    user_view(&mut c, u, &org, own || caller.is_admin()).await
+}
+
+/// The departments and teams.
+pub async fn org(db: &Db) -> Result<OrgIndex, ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(store::org_index(&mut c).await?)
+}
+
+// ---- Open311 client keys ----
+
+pub async fn open311_keys(db: &Db) -> Result<Vec<store::Open311Key>, ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(store::open311_keys(&mut c).await?)
+}
+
+/// A new Open311 key. The key itself is in this value only: it is stored hashed.
+pub struct IssuedKey {
+    pub key: String,
+    pub info: store::Open311Key,
+}
+
+/// A key for the Open311 client `client` (1 to 64 characters), made by `actor` and on the record.
+pub async fn create_open311_key(db: &Db, actor: &Actor, client: &str) -> Result<IssuedKey, ApiError> {
+    let client = client.trim();
+    if client.is_empty() || client.chars().count() > 64 {
+        return Err(invalid("client", "invalid-name", "1 to 64 characters"));
+    }
+    let key = secrets::new_token("cgk_");
+    let mut tx = db.write().await?;
+    let info = store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], actor.id).await?;
+    store::record(&mut tx, "open311-key-created", actor, None, json!({"key_id": info.id, "client": client})).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(IssuedKey { key, info })
+}
+
+/// Revokes Open311 key `id`; 404 unless it is live.
+pub async fn revoke_open311_key(db: &Db, actor: &Actor, id: i64) -> Result<(), ApiError> {
+    let mut tx = db.write().await?;
+    if !store::revoke_open311_key(&mut tx, id).await? {
+        return Err(ApiError::not_found("live Open311 key", &id.to_string()));
+    }
+    store::record(&mut tx, "open311-key-revoked", actor, None, json!({"key_id": id})).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+// ---- the security log ----
+
+/// The newest security events, by kind and subject if given: 100 unless `limit` says otherwise,
+/// and never more than 1000 in one answer.
+pub async fn security_events(
+    db: &Db,
+    kind: Option<&str>,
+    subject: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<store::SecurityEvent>, ApiError> {
+    let limit = limit.unwrap_or(100).clamp(1, 1000);
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(store::events(&mut c, kind, subject, limit).await?)
 }

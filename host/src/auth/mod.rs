@@ -6,8 +6,11 @@ pub mod extract;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
+pub mod service;
 pub mod store;
 
+use crate::api_error::ApiError;
+use extract::ClientIp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -174,6 +177,21 @@ impl TeamSet {
 }
 
 impl Principal {
+    /// The caller as the security log records them, acting from `ip`.
+    pub fn actor(&self, ip: ClientIp) -> store::Actor {
+        store::Actor { id: Some(self.user_id), label: self.login.clone(), source: ip.0.to_string() }
+    }
+
+    /// 403 unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.has_any(roles) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(format!("this needs the role {}", names.join(" or "))))
+        }
+    }
+
     pub fn has(&self, role: Role) -> bool {
         self.grants.iter().any(|g| g.role == role)
     }

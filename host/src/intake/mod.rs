@@ -371,7 +371,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     };
     let contact = r.contact.clone().unwrap_or_default();
     if let Some(e) = &contact.email
-        && !crate::auth::routes::is_email(e)
+        && !crate::ids::is_email(e)
     {
         problems.push(invalid("contact.email", "invalid-email", "not an e-mail address"));
     }

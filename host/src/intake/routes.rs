@@ -4,8 +4,8 @@
 use super::store::{self, ReportRow};
 use super::{NewReport, Origin, Upload, submit};
 use crate::api_error::ApiError;
+use crate::api_error::too_many;
 use crate::auth::extract::{Caller, ClientIp, MaybeCaller};
-use crate::auth::routes::too_many;
 use crate::auth::store::{Actor, OrgIndex, org_index};
 use crate::auth::{Principal, Role, TeamSet};
 use crate::server::{ApiJson, AppState};
