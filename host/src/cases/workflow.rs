@@ -47,39 +47,13 @@ pub(crate) fn year_of(ms: i64) -> i64 {
     Day::of(ms).to_string()[..4].parse().unwrap_or(1970)
 }
 
-/// GB 11643 (citizen identity number) and GB 32100 (unified social credit code) check characters.
-pub fn id_number_valid(s: &str) -> bool {
-    let b: Vec<char> = s.trim().to_uppercase().chars().collect();
-    if b.len() != 18 {
-        return false;
-    }
-    if b[..17].iter().all(char::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == 'X') {
-        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-        let sum: u32 = b[..17].iter().zip(W).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
-        let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-        if b[17] == check {
-            return true;
-        }
-    }
-    const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const W2: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    let vals: Option<Vec<usize>> = b.iter().map(|c| CHARS.find(*c)).collect();
-    match vals {
-        Some(v) => {
-            let sum: usize = v[..17].iter().zip(W2).map(|(a, w)| a * w).sum();
-            (31 - sum % 31) % 31 == v[17]
-        }
-        None => false,
-    }
-}
-
 pub(crate) fn check_party(p: &Party) -> Result<Party> {
     if !matches!(p.kind.as_str(), "person" | "organisation") {
         return Err(invalid("party.kind", "invalid-choice", "person or organisation"));
     }
     let name = text(&p.name, "party.name", 1, 100)?;
     let id_number = match p.id_number.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(id) if !id_number_valid(id) => {
+        Some(id) if !crate::ids::id_number_valid(id) => {
             return Err(invalid(
                 "party.id_number",
                 "check-digit",
@@ -1163,8 +1137,10 @@ pub(crate) fn unreachable_assessment(item: &str) -> crate::plugins::bindings::As
 /// The case as its people see it: the row, the clock, officers, assessments, approvals, measures,
 /// documents, evidence and the record.
 pub async fn view(state: &AppState, caller: &Principal, id: i64) -> Result<Value> {
-    let (k, _) = visible(state, caller, id).await?;
+    let (k, org) = visible(state, caller, id).await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    // What the caller may do next, from the procedure's own table: the pages draw these buttons.
+    let actions = procedure::allowed_actions(&k, &facts(state, &mut c, caller, &org, &k).await?);
     let now = now_ms();
     let cal = &state.intake.calendar;
     let pauses = store::pauses(&mut c, k.id).await?;
@@ -1209,6 +1185,7 @@ pub async fn view(state: &AppState, caller: &Principal, id: i64) -> Result<Value
     Ok(json!({
         "case": k,
         "stage_zh": stage::zh(&k.stage),
+        "actions": actions,
         "clock": clock,
         "limitation": {"ends": limitation.to_string(), "years": if k.safety_harmed { 5 } else { 2 },
                        "discovered": Day::of(k.discovered_at).to_string(), "expired": Day::of(k.discovered_at) > limitation},
