@@ -169,7 +169,7 @@ async fn evidence(
         let ApiJson(meta) = ApiJson::<EvidenceIn>::from_request(req, &state).await?;
         (meta, None)
     };
-    Ok(Json(workflow::add_evidence(&state, &p, &p.actor(ip), id, &meta.kind, &meta.description, file).await?))
+    Ok(Json(super::evidence::add_evidence(&state, &p, &p.actor(ip), id, &meta.kind, &meta.description, file).await?))
 }
 
 async fn evidence_file(
@@ -207,9 +207,9 @@ async fn add_measure(
     ip: ClientIp,
     Caller(p): Caller,
     Path(id): Path<i64>,
-    ApiJson(m): ApiJson<workflow::MeasureIn>,
+    ApiJson(m): ApiJson<super::measures::MeasureIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, Json(workflow::add_measure(&state, &p, &p.actor(ip), id, m).await?)))
+    Ok((StatusCode::CREATED, Json(super::measures::add_measure(&state, &p, &p.actor(ip), id, m).await?)))
 }
 
 async fn measure_action(
@@ -217,9 +217,9 @@ async fn measure_action(
     ip: ClientIp,
     Caller(p): Caller,
     Path((id, m)): Path<(i64, i64)>,
-    ApiJson(a): ApiJson<workflow::MeasureAction>,
+    ApiJson(a): ApiJson<super::measures::MeasureAction>,
 ) -> Answer {
-    Ok(Json(workflow::act_on_measure(&state, &p, &p.actor(ip), id, m, a).await?))
+    Ok(Json(super::measures::act_on_measure(&state, &p, &p.actor(ip), id, m, a).await?))
 }
 
 /// A generated document, as the HTML page it is.
