@@ -176,7 +176,7 @@ pub(crate) fn need_stage(k: &CaseRow, allowed: &[&str], what: &str) -> Result<()
     ))
 }
 
-/// The table as Markdown, for the documentation (`casegrid case procedure`).
+/// The table as Markdown: a row an action, its gates by name and article.
 pub fn markdown() -> String {
     let mut out = String::from("| action | at stages | who | gates | next | documents |\n|---|---|---|---|---|---|\n");
     for r in PROCEDURE {
