@@ -6,7 +6,9 @@ use crate::auth::store::Conn;
 use crate::store::{Result, StoreError, now_ms};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::{Decode, Row, Type};
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -14,6 +16,67 @@ fn json<T: Serialize>(v: &T) -> String {
 
 fn parse<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
     s.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+/// A yes/no column. Both databases keep flags as BIGINT 0/1 (SQLite has no boolean), and the Any
+/// driver decodes `bool` only from a boolean column; a row struct reads the integer through this,
+/// `#[sqlx(try_from = "Flag")]`.
+struct Flag(bool);
+
+impl Type<Any> for Flag {
+    fn type_info() -> AnyTypeInfo {
+        <i64 as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <i64 as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Any> for Flag {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Flag(<i64 as Decode<Any>>::decode(value)? != 0))
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0
+    }
+}
+
+/// JSON kept in a TEXT column, read leniently as [`parse`] does: NULL, or text that does not parse,
+/// reads as nothing rather than failing the whole list the row is in. A row struct reads it
+/// through this, `#[sqlx(try_from = "JsonText")]`.
+struct JsonText(Option<Value>);
+
+impl Type<Any> for JsonText {
+    fn type_info() -> AnyTypeInfo {
+        <String as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <String as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Any> for JsonText {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(JsonText(parse(<Option<String> as Decode<Any>>::decode(value)?)))
+    }
+}
+
+impl From<JsonText> for Option<Value> {
+    fn from(j: JsonText) -> Self {
+        j.0
+    }
+}
+
+/// A column that always holds JSON: unreadable text reads as `null`.
+impl From<JsonText> for Value {
+    fn from(j: JsonText) -> Self {
+        j.0.unwrap_or(Value::Null)
+    }
 }
 
 /// The next number of a kind of document in a year: 1, 2, 3…
@@ -35,6 +98,9 @@ const COLUMNS: &str = "id, number, domain, plugin_version, pinned_reason, proced
     distinct_act, item_code, facts, proposal, legal_review, progress, opened_at, opened_by, due_at, due_what, reminded_for, \
     escalated_for, closed_at, version, updated_at";
 
+/// A case from its `COLUMNS`, by position. Not derived: the type belongs to the workflow, and its
+/// JSON columns read into typed values each with its own fallback (an unreadable party is an
+/// unnamed person, unreadable progress is none yet).
 fn row(r: &crate::store::Row) -> CaseRow {
     CaseRow {
         id: r.get(0),
@@ -250,35 +316,29 @@ pub async fn due(c: &mut Conn, now: i64, before: i64) -> Result<Vec<CaseRow>> {
     Ok(rows.iter().map(row).collect())
 }
 
-/// An officer on a case, with whether they hold a valid certificate for its domain today.
-#[derive(Debug, Clone, Serialize)]
+/// An officer on a case, with whether they hold a valid certificate for its domain today. Read
+/// from `users` joined with `certifications`, whose columns keep their own names.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Officer {
+    #[sqlx(rename = "id")]
     pub user_id: i64,
     pub login: String,
     pub display_name: String,
+    #[sqlx(rename = "number")]
     pub certificate: Option<String>,
+    #[sqlx(rename = "valid_until")]
     pub certified_until: Option<String>,
 }
 
 pub async fn officers(c: &mut Conn, case: i64, domain: &str) -> Result<Vec<Officer>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT u.id, u.login, u.display_name, cert.number, cert.valid_until FROM case_officers o JOIN users u ON u.id = o.user_id \
          LEFT JOIN certifications cert ON cert.user_id = u.id AND cert.domain = $2 WHERE o.case_id = $1 ORDER BY o.added_at, u.id",
     )
     .bind(case)
     .bind(domain)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Officer {
-            user_id: r.get(0),
-            login: r.get(1),
-            display_name: r.get(2),
-            certificate: r.get(3),
-            certified_until: r.get(4),
-        })
-        .collect())
+    .await?)
 }
 
 pub async fn add_officer(c: &mut Conn, case: i64, user: i64) -> Result<bool> {
@@ -355,6 +415,8 @@ pub async fn assessments(c: &mut Conn, case: i64) -> Result<Vec<AssessmentRow>> 
     .bind(case)
     .fetch_all(&mut *c)
     .await?;
+    // Not derived: an assessment whose stored facts or result no longer read as today's types is
+    // left out of the list rather than failing it, and its columns split into the nested `Assessed`.
     Ok(rows
         .iter()
         .filter_map(|r| {
@@ -378,7 +440,7 @@ pub async fn assessments(c: &mut Conn, case: i64) -> Result<Vec<AssessmentRow>> 
 }
 
 /// One step of a decision's approval chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Step {
     pub id: i64,
     pub round: i64,
@@ -386,6 +448,8 @@ pub struct Step {
     pub role: String,
     pub requested_at: Option<i64>,
     pub decided_at: Option<i64>,
+    /// The login of who decided, from the joined `users`.
+    #[sqlx(rename = "login")]
     pub decided_by: Option<String>,
     pub outcome: Option<String>,
     pub comment: Option<String>,
@@ -409,27 +473,13 @@ pub async fn add_steps(c: &mut Conn, case: i64, round: i64, chain: &[String], no
 }
 
 pub async fn steps(c: &mut Conn, case: i64) -> Result<Vec<Step>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT a.id, a.round, a.step, a.role, a.requested_at, a.decided_at, u.login, a.outcome, a.comment FROM case_approvals a \
          LEFT JOIN users u ON u.id = a.decided_by WHERE a.case_id = $1 ORDER BY a.round, a.step",
     )
     .bind(case)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Step {
-            id: r.get(0),
-            round: r.get(1),
-            step: r.get(2),
-            role: r.get(3),
-            requested_at: r.get(4),
-            decided_at: r.get(5),
-            decided_by: r.get(6),
-            outcome: r.get(7),
-            comment: r.get(8),
-        })
-        .collect())
+    .await?)
 }
 
 pub async fn decide_step(c: &mut Conn, step: i64, by: i64, outcome: &str, comment: &str, now: i64) -> Result<()> {
@@ -454,7 +504,7 @@ pub async fn request_step(c: &mut Conn, step: i64, now: i64) -> Result<()> {
 }
 
 /// A piece of evidence (APL art. 46).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Evidence {
     pub id: i64,
     pub kind: String,
@@ -464,7 +514,10 @@ pub struct Evidence {
     pub media_type: Option<String>,
     pub size_bytes: Option<i64>,
     pub sha256: Option<String>,
+    #[sqlx(try_from = "JsonText")]
     pub form: Option<Value>,
+    /// The login of who recorded it, from the joined `users`.
+    #[sqlx(rename = "login")]
     pub recorded_by: Option<String>,
     pub recorded_at: i64,
 }
@@ -503,33 +556,17 @@ pub async fn add_evidence(c: &mut Conn, case: i64, e: &NewEvidence<'_>) -> Resul
 }
 
 pub async fn evidence(c: &mut Conn, case: i64) -> Result<Vec<Evidence>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT e.id, e.kind, e.description, e.object_key, e.file_name, e.media_type, e.size_bytes, e.sha256, e.form, u.login, \
          e.recorded_at FROM case_evidence e LEFT JOIN users u ON u.id = e.recorded_by WHERE e.case_id = $1 ORDER BY e.id",
     )
     .bind(case)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Evidence {
-            id: r.get(0),
-            kind: r.get(1),
-            description: r.get(2),
-            object_key: r.get(3),
-            file_name: r.get(4),
-            media_type: r.get(5),
-            size_bytes: r.get(6),
-            sha256: r.get(7),
-            form: parse(r.get(8)),
-            recorded_by: r.get(9),
-            recorded_at: r.get(10),
-        })
-        .collect())
+    .await?)
 }
 
 /// A generated document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Document {
     pub id: i64,
     pub kind: String,
@@ -570,29 +607,16 @@ pub async fn add_document(
 }
 
 pub async fn documents(c: &mut Conn, case: i64) -> Result<Vec<Document>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, kind, number, title, html, sha256, created_at, created_by FROM case_documents WHERE case_id = $1 ORDER BY id",
     )
     .bind(case)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Document {
-            id: r.get(0),
-            kind: r.get(1),
-            number: r.get(2),
-            title: r.get(3),
-            html: r.get(4),
-            sha256: r.get(5),
-            created_at: r.get(6),
-            created_by: r.get(7),
-        })
-        .collect())
+    .await?)
 }
 
 /// A seal or seizure (ACL art. 24–28).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Measure {
     pub id: i64,
     pub case_id: i64,
@@ -600,6 +624,7 @@ pub struct Measure {
     pub kind: String,
     pub item_code: String,
     pub place: String,
+    #[sqlx(try_from = "JsonText")]
     pub inventory: Value,
     pub reason: String,
     pub decided_at: i64,
@@ -608,6 +633,7 @@ pub struct Measure {
     pub extension_reason: Option<String>,
     pub released_at: Option<i64>,
     pub release_reason: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub emergency: bool,
     pub approved_by: Option<i64>,
     pub approved_at: Option<i64>,
@@ -619,31 +645,6 @@ pub struct Measure {
 const MEASURE_COLUMNS: &str = "id, case_id, number, kind, item_code, place, inventory, reason, decided_at, limit_days, \
     extended_at, extension_reason, released_at, release_reason, emergency, approved_by, approved_at, due_at, reminded_for, \
     escalated_for";
-
-fn measure(r: &crate::store::Row) -> Measure {
-    Measure {
-        id: r.get(0),
-        case_id: r.get(1),
-        number: r.get(2),
-        kind: r.get(3),
-        item_code: r.get(4),
-        place: r.get(5),
-        inventory: parse(Some(r.get(6))).unwrap_or(Value::Null),
-        reason: r.get(7),
-        decided_at: r.get(8),
-        limit_days: r.get(9),
-        extended_at: r.get(10),
-        extension_reason: r.get(11),
-        released_at: r.get(12),
-        release_reason: r.get(13),
-        emergency: r.get::<i64, _>(14) != 0,
-        approved_by: r.get(15),
-        approved_at: r.get(16),
-        due_at: r.get(17),
-        reminded_for: r.get(18),
-        escalated_for: r.get(19),
-    }
-}
 
 pub async fn insert_measure(c: &mut Conn, m: &Measure, by: Option<i64>) -> Result<i64> {
     Ok(sqlx::query(
@@ -670,19 +671,18 @@ pub async fn insert_measure(c: &mut Conn, m: &Measure, by: Option<i64>) -> Resul
 }
 
 pub async fn measures(c: &mut Conn, case: i64) -> Result<Vec<Measure>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE case_id = $1 ORDER BY id"
     )))
     .bind(case)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows.iter().map(measure).collect())
+    .await?)
 }
 
 /// Measures to remind of or escalate (as [`due`] does for cases); an approved measure whose clock
 /// stands still for testing is left out.
 pub async fn measures_due(c: &mut Conn, now: i64, before: i64) -> Result<Vec<Measure>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE released_at IS NULL \
          AND ((due_at < $1 AND (escalated_for IS NULL OR escalated_for <> due_at)) \
            OR (due_at >= $1 AND due_at < $2 AND (reminded_for IS NULL OR reminded_for <> due_at))) \
@@ -692,19 +692,17 @@ pub async fn measures_due(c: &mut Conn, now: i64, before: i64) -> Result<Vec<Mea
     .bind(now)
     .bind(before)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows.iter().map(measure).collect())
+    .await?)
 }
 
 pub async fn measure_by_id(c: &mut Conn, case: i64, id: i64) -> Result<Option<Measure>> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MEASURE_COLUMNS} FROM coercive_measures WHERE case_id = $1 AND id = $2"
     )))
     .bind(case)
     .bind(id)
     .fetch_optional(&mut *c)
-    .await?;
-    Ok(r.as_ref().map(measure))
+    .await?)
 }
 
 /// Writes a changed measure if it is still as `before` was read (in force, its limit and approval
@@ -735,7 +733,7 @@ pub async fn save_measure(c: &mut Conn, m: &Measure, before: &Measure) -> Result
 }
 
 /// A stretch of time the law does not count.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Pause {
     pub id: i64,
     pub measure_id: Option<i64>,
@@ -745,22 +743,12 @@ pub struct Pause {
 }
 
 pub async fn pauses(c: &mut Conn, case: i64) -> Result<Vec<Pause>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, measure_id, reason, started_at, ended_at FROM case_pauses WHERE case_id = $1 ORDER BY id",
     )
     .bind(case)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Pause {
-            id: r.get(0),
-            measure_id: r.get(1),
-            reason: r.get(2),
-            started_at: r.get(3),
-            ended_at: r.get(4),
-        })
-        .collect())
+    .await?)
 }
 
 pub async fn start_pause(c: &mut Conn, case: i64, measure: Option<i64>, reason: &str, at: i64) -> Result<()> {

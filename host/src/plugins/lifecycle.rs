@@ -5,15 +5,18 @@
 //!
 //! Versions are immutable and never deleted: a case pinned to a version can always run it again.
 
-use super::{Granted, Limits, Plugin};
+use super::check::Report;
+use super::{Granted, Limits, Plugin, Runtime};
 use super::signing::{SignatureDoc, TrustedKey};
 use crate::api_error::ApiError;
+use crate::auth::Principal;
 use crate::auth::store::{Actor, Conn};
 use crate::store::{Db, Lock, StoreError, now_ms, rfc3339};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
+use std::sync::Arc;
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -180,6 +183,41 @@ pub async fn activations(c: &mut Conn, domain: &str) -> Result<Vec<Activation>> 
             at: r.get(9),
         })
         .collect())
+}
+
+/// Every domain that serves or has a version, each once, in order.
+pub async fn domain_codes(db: &Db) -> Result<Vec<String>> {
+    let mut c = db.pool().acquire().await?;
+    let mut codes: Vec<String> = domains(&mut c).await?.into_iter().map(|d| d.domain).collect();
+    // A domain whose versions were published but that never served has no `plugin_domains` row.
+    codes.extend(versions(&mut c, None).await?.into_iter().map(|v| v.domain));
+    codes.sort();
+    codes.dedup();
+    Ok(codes)
+}
+
+/// One domain as admins and its publishers see it: what serves, every version, the faults of the
+/// last hour and, when asked, every change of what served.
+#[derive(Debug)]
+pub struct Overview {
+    pub state: Option<DomainRow>,
+    pub versions: Vec<VersionRow>,
+    pub recent_faults: Vec<serde_json::Value>,
+    pub activations: Option<Vec<Activation>>,
+}
+
+/// A domain's [`Overview`]; 404 for a domain that neither serves nor has a version.
+pub async fn overview(db: &Db, domain_code: &str, history: bool) -> Result<Overview, ApiError> {
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    let state = domains(&mut c).await?.into_iter().find(|d| d.domain == domain_code);
+    let stored = versions(&mut c, Some(domain_code)).await?;
+    if state.is_none() && stored.is_empty() {
+        return Err(ApiError::not_found("domain", domain_code));
+    }
+    let hour_ago = now_ms() - 3_600_000;
+    let faults = recent_faults(&mut c, domain_code, hour_ago).await?;
+    let changes = if history { Some(activations(&mut c, domain_code).await?) } else { None };
+    Ok(Overview { state, versions: stored, recent_faults: faults, activations: changes })
 }
 
 /// Sets what serves a domain and records the change, in the caller's transaction (which holds
@@ -498,6 +536,107 @@ pub async fn publish(
     Ok(Published { created, version: row, limits })
 }
 
+/// A component as a publisher sent it: the `.wasm` bytes and the signature document
+/// `casegrid plugin publish` made for them, when one was sent.
+pub struct Upload {
+    pub component: bytes::Bytes,
+    pub signature: Option<SignatureDoc>,
+}
+
+/// 413 for a component over the size cap, whether the request's body limit or the cap caught it.
+pub fn component_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "component-too-large", "the component is over the size cap")
+        .field("component")
+}
+
+/// Publishes what a publisher uploaded. The component is loaded in the sandbox, checked against the
+/// contract and its self-tests run, exactly as `casegrid plugin check` does; only a version that
+/// passes, signed by a key registered for its domain, is stored ([`publish`]).
+pub async fn publish_upload(
+    db: &Db,
+    runtime: &Arc<Runtime>,
+    caller: &Principal,
+    actor: &Actor,
+    upload: Upload,
+) -> Result<Published, ApiError> {
+    let Upload { component, signature } = upload;
+    let limits = runtime.limits();
+    if component.len() as u64 > limits.max_component_bytes {
+        return Err(component_too_large());
+    }
+    // Cheap refusals first: the caller's scope, then whether the signature speaks for these bytes,
+    // before anything is compiled.
+    if let Some(s) = &signature
+        && !caller.publishes_for(&s.domain)
+    {
+        return Err(ApiError::forbidden(format!("you do not publish for {}", s.domain)));
+    }
+    precheck_signature(db, signature.as_ref(), &component).await?;
+    let (plugin, report) = load_and_check(runtime, component.clone()).await?;
+    // The signature named a domain; the manifest is what the component really serves.
+    let m = plugin.manifest();
+    if !caller.publishes_for(&m.domain) {
+        return Err(ApiError::forbidden(format!("you do not publish for {}", m.domain)));
+    }
+    if !report.passed() {
+        return Err(check_failed(&report));
+    }
+    publish(db, actor, limits, &plugin, &component, signature.as_ref()).await
+}
+
+/// Verifies the signature against the registered keys for the domain and version it names, before
+/// the component is compiled; [`publish`] verifies it again, against the manifest, in the
+/// transaction that stores the version.
+async fn precheck_signature(db: &Db, signature: Option<&SignatureDoc>, component: &[u8]) -> Result<(), ApiError> {
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(component));
+    let mut c = db.pool().acquire().await.map_err(StoreError::from)?;
+    let key = match signature {
+        Some(s) => trusted_key(&mut c, &s.public_key.trim().to_lowercase()).await?,
+        None => None,
+    };
+    let (domain, version) = signature.map_or(("", ""), |s| (s.domain.as_str(), s.version.as_str()));
+    super::signing::verify(signature, &sha256, domain, version, |_| key)
+        .map_err(|e| invalid(e.code(), e.to_string()).field("signature"))?;
+    Ok(())
+}
+
+/// Loads the component in the sandbox (which checks the contract) and runs its full check, on a
+/// blocking thread: compiling and running a component would stall the async workers.
+async fn load_and_check(runtime: &Arc<Runtime>, bytes: bytes::Bytes) -> Result<(Arc<Plugin>, Report), ApiError> {
+    let rt = runtime.clone();
+    tokio::task::spawn_blocking(move || {
+        let p = rt.load_bytes(&bytes)?;
+        let now = now_ms() / 1000;
+        let report = super::check::full(&p, now);
+        Ok::<_, super::LoadError>((p, report))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "publish", e.to_string()))?
+    .map_err(|e| {
+        let mut err = invalid(e.code(), e.to_string()).field("component");
+        if let super::LoadError::Contract(problems) = &e {
+            err.details = Some(Box::new(json!(problems)));
+        }
+        err
+    })
+}
+
+/// 422 for a component that loads but fails its checks, with the whole report.
+fn check_failed(report: &Report) -> ApiError {
+    let mut e = invalid(
+        "check-failed",
+        format!(
+            "the plugin does not pass its checks: {} contract problems, {} of {} self-tests failed",
+            report.problems.len(),
+            report.self_tests.iter().filter(|t| !t.passed).count(),
+            report.self_tests.len()
+        ),
+    )
+    .field("component");
+    e.details = Some(Box::new(serde_json::to_value(report).unwrap_or_default()));
+    e
+}
+
 /// An admin's change of what serves a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -569,84 +708,104 @@ pub async fn apply(
     db.serialise(&mut tx, Lock::PluginState).await?;
     let current = domain(&mut tx, domain_code).await?;
     let now = now_ms();
+    // A refusal returns before the commit: whatever the change wrote so far is rolled back.
     let (action, new) = match change_ {
-        Change::Activate(v) => {
-            let row = version(&mut tx, domain_code, v)
-                .await?
-                .ok_or_else(|| ApiError::not_found(&format!("version of {domain_code}"), v).field("version"))?;
-            if row.quarantined_at.is_some() {
-                lift_quarantine(&mut tx, domain_code, v, now).await?;
-            }
-            let same = current.as_ref().is_some_and(|c| c.enabled && c.active_version == v && c.mode == "active");
-            if same {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already-active",
-                    format!("{domain_code} already serves {v}"),
-                ));
-            }
-            (
-                "activate",
-                DomainRow {
-                    domain: domain_code.into(),
-                    enabled: true,
-                    active_version: v.into(),
-                    mode: "active".into(),
-                    changed_at: now,
-                },
-            )
-        }
-        Change::Rollback => {
-            let cur = current.as_ref().ok_or_else(|| ApiError::not_found("domain", domain_code))?;
-            let earlier = activations(&mut tx, domain_code).await?;
-            // The version that served before the current one took over: the latest activation of
-            // another version that is not quarantined.
-            let mut target = None;
-            for a in earlier.iter().rev() {
-                if a.version == cur.active_version || a.mode == "disabled" {
-                    continue;
-                }
-                if version(&mut tx, domain_code, &a.version).await?.is_some_and(|v| v.quarantined_at.is_none()) {
-                    target = Some(a.version.clone());
-                    break;
-                }
-            }
-            let v = target.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "nothing-to-roll-back-to",
-                    format!("{domain_code} has served no other usable version"),
-                )
-            })?;
-            (
-                "rollback",
-                DomainRow {
-                    domain: domain_code.into(),
-                    enabled: true,
-                    active_version: v,
-                    mode: "active".into(),
-                    changed_at: now,
-                },
-            )
-        }
-        Change::Enable | Change::Disable => {
-            let cur = current.as_ref().ok_or_else(|| ApiError::not_found("domain", domain_code))?;
-            let enabled = change_ == Change::Enable;
-            if cur.enabled == enabled {
-                let state = if enabled { "enabled" } else { "disabled" };
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "unchanged",
-                    format!("{domain_code} is {state} already"),
-                ));
-            }
-            let action = if enabled { "enable" } else { "disable" };
-            (action, DomainRow { enabled, changed_at: now, ..cur.clone() })
-        }
+        Change::Activate(v) => ("activate", activated(&mut tx, domain_code, current.as_ref(), v, now).await?),
+        Change::Rollback => ("rollback", rolled_back(&mut tx, domain_code, current.as_ref(), now).await?),
+        Change::Enable | Change::Disable => toggled(domain_code, current.as_ref(), change_ == Change::Enable, now)?,
     };
     change(&mut tx, actor, action, &new, current.as_ref(), reason).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(new)
+}
+
+/// The domain serving `v`, which must exist and not serve already; a quarantined `v` is released
+/// by activating it.
+async fn activated(
+    tx: &mut Conn,
+    domain_code: &str,
+    current: Option<&DomainRow>,
+    v: &str,
+    now: i64,
+) -> Result<DomainRow, ApiError> {
+    let row = version(tx, domain_code, v)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("version of {domain_code}"), v).field("version"))?;
+    if row.quarantined_at.is_some() {
+        lift_quarantine(tx, domain_code, v, now).await?;
+    }
+    if current.is_some_and(|c| c.enabled && c.active_version == v && c.mode == "active") {
+        return Err(ApiError::new(StatusCode::CONFLICT, "already-active", format!("{domain_code} already serves {v}")));
+    }
+    Ok(DomainRow {
+        domain: domain_code.into(),
+        enabled: true,
+        active_version: v.into(),
+        mode: "active".into(),
+        changed_at: now,
+    })
+}
+
+/// The domain serving again the version that served before the current one took over: the latest
+/// activation of another version that is not quarantined (a disabling served nothing).
+async fn rolled_back(
+    tx: &mut Conn,
+    domain_code: &str,
+    current: Option<&DomainRow>,
+    now: i64,
+) -> Result<DomainRow, ApiError> {
+    let cur = current.ok_or_else(|| ApiError::not_found("domain", domain_code))?;
+    let v = last_usable(tx, domain_code, |a| a.version != cur.active_version && a.mode != "disabled")
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "nothing-to-roll-back-to",
+                format!("{domain_code} has served no other usable version"),
+            )
+        })?;
+    Ok(DomainRow {
+        domain: domain_code.into(),
+        enabled: true,
+        active_version: v,
+        mode: "active".into(),
+        changed_at: now,
+    })
+}
+
+/// The domain enabled or disabled, with the action to record; it must exist and not be so already.
+fn toggled(
+    domain_code: &str,
+    current: Option<&DomainRow>,
+    enabled: bool,
+    now: i64,
+) -> Result<(&'static str, DomainRow), ApiError> {
+    let cur = current.ok_or_else(|| ApiError::not_found("domain", domain_code))?;
+    if cur.enabled == enabled {
+        let state = if enabled { "enabled" } else { "disabled" };
+        return Err(ApiError::new(StatusCode::CONFLICT, "unchanged", format!("{domain_code} is {state} already")));
+    }
+    let action = if enabled { "enable" } else { "disable" };
+    Ok((action, DomainRow { enabled, changed_at: now, ..cur.clone() }))
+}
+
+/// The version of the latest activation `eligible` admits whose version is not quarantined: what
+/// an admin's rollback and a quarantine's fallback both look for, each with its own idea of which
+/// earlier activations count.
+async fn last_usable(
+    tx: &mut Conn,
+    domain_code: &str,
+    eligible: impl Fn(&Activation) -> bool,
+) -> Result<Option<String>> {
+    for a in activations(tx, domain_code).await?.iter().rev() {
+        if !eligible(a) {
+            continue;
+        }
+        if version(tx, domain_code, &a.version).await?.is_some_and(|v| v.quarantined_at.is_none()) {
+            return Ok(Some(a.version.clone()));
+        }
+    }
+    Ok(None)
 }
 
 /// Records a serving call's fault; when the version has faulted more than `max` times within the
@@ -661,36 +820,14 @@ pub async fn record_fault(
     host: &str,
 ) -> Result<Option<DomainRow>> {
     let mut tx = db.write().await?;
-    sqlx::query("INSERT INTO plugin_faults (domain, version, code, host, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&fault.domain)
-        .bind(&fault.version)
-        .bind(fault.code)
-        .bind(host)
-        .bind(fault.at)
-        .execute(&mut *tx)
-        .await?;
-    let since = fault.at - i64::from(policy.window_minutes) * 60_000;
-    // Faults before an admin lifted a quarantine do not count again.
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM plugin_faults WHERE domain = $1 AND version = $2 AND at > $3 \
-         AND at > COALESCE((SELECT released_at FROM plugin_versions WHERE domain = $1 AND version = $2), 0)",
-    )
-    .bind(&fault.domain)
-    .bind(&fault.version)
-    .bind(since)
-    .fetch_one(&mut *tx)
-    .await?
-    .get(0);
+    let n = count_fault(&mut tx, policy, fault, host).await?;
     if policy.max_faults == 0 || n <= i64::from(policy.max_faults) {
         tx.commit().await?;
         return Ok(None);
     }
     db.serialise(&mut tx, Lock::PluginState).await?;
-    let Some(v) = version(&mut tx, &fault.domain, &fault.version).await? else {
-        tx.commit().await?;
-        return Ok(None);
-    };
-    if v.quarantined_at.is_some() {
+    // Gone, or quarantined by another host's fault meanwhile: nothing more to do.
+    if !version(&mut tx, &fault.domain, &fault.version).await?.is_some_and(|v| v.quarantined_at.is_none()) {
         tx.commit().await?;
         return Ok(None);
     }
@@ -698,40 +835,7 @@ pub async fn record_fault(
         "{n} faults (timeouts, traps, contract violations) within {} minutes, over the limit of {}; the last: {}",
         policy.window_minutes, policy.max_faults, fault.code
     );
-    sqlx::query(
-        "UPDATE plugin_versions SET quarantined_at = $1, quarantine_reason = $2 WHERE domain = $3 AND version = $4",
-    )
-    .bind(fault.at)
-    .bind(&reason)
-    .bind(&fault.domain)
-    .bind(&fault.version)
-    .execute(&mut *tx)
-    .await?;
-    let current = domain(&mut tx, &fault.domain).await?;
-    let serving = current.as_ref().filter(|c| c.active_version == fault.version && c.mode == "active");
-    let mut changed = None;
-    if let Some(cur) = serving {
-        let mut fallback = None;
-        for a in activations(&mut tx, &fault.domain).await?.iter().rev() {
-            if a.version == fault.version || a.mode != "active" {
-                continue;
-            }
-            if version(&mut tx, &fault.domain, &a.version).await?.is_some_and(|x| x.quarantined_at.is_none()) {
-                fallback = Some(a.version.clone());
-                break;
-            }
-        }
-        let new = match &fallback {
-            Some(f) => {
-                DomainRow { active_version: f.clone(), mode: "active".into(), changed_at: fault.at, ..cur.clone() }
-            }
-            // Nothing to fall back on: the version's published data still shows, but nothing is
-            // called; officers work without assessment.
-            None => DomainRow { mode: "manual".into(), changed_at: fault.at, ..cur.clone() },
-        };
-        change(&mut tx, &Actor::system(), "quarantine", &new, Some(cur), Some(&reason)).await?;
-        changed = Some(new);
-    }
+    let changed = quarantine(&mut tx, fault, &reason).await?;
     let body = json!({
         "domain": fault.domain, "version": fault.version, "faults": n, "window_minutes": policy.window_minutes,
         "reason": reason,
@@ -742,6 +846,57 @@ pub async fn record_fault(
     tx.commit().await?;
     tracing::error!(domain = %fault.domain, version = %fault.version, faults = n, "plugin version quarantined");
     Ok(changed)
+}
+
+/// Stores the fault and counts the version's faults within the policy's window.
+async fn count_fault(tx: &mut Conn, policy: &FaultPolicy, fault: &Fault, host: &str) -> Result<i64> {
+    sqlx::query("INSERT INTO plugin_faults (domain, version, code, host, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&fault.domain)
+        .bind(&fault.version)
+        .bind(fault.code)
+        .bind(host)
+        .bind(fault.at)
+        .execute(&mut *tx)
+        .await?;
+    let since = fault.at - i64::from(policy.window_minutes) * 60_000;
+    // Faults before an admin lifted a quarantine do not count again.
+    Ok(sqlx::query(
+        "SELECT COUNT(*) FROM plugin_faults WHERE domain = $1 AND version = $2 AND at > $3 \
+         AND at > COALESCE((SELECT released_at FROM plugin_versions WHERE domain = $1 AND version = $2), 0)",
+    )
+    .bind(&fault.domain)
+    .bind(&fault.version)
+    .bind(since)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0))
+}
+
+/// Quarantines the faulting version for `reason`; if it serves its domain, the domain falls back to
+/// the latest other version that served actively and is not quarantined, or, with none, to manual
+/// mode. Returns the domain's new state when it changed.
+async fn quarantine(tx: &mut Conn, fault: &Fault, reason: &str) -> Result<Option<DomainRow>> {
+    sqlx::query(
+        "UPDATE plugin_versions SET quarantined_at = $1, quarantine_reason = $2 WHERE domain = $3 AND version = $4",
+    )
+    .bind(fault.at)
+    .bind(reason)
+    .bind(&fault.domain)
+    .bind(&fault.version)
+    .execute(&mut *tx)
+    .await?;
+    let current = domain(tx, &fault.domain).await?;
+    let Some(cur) = current.as_ref().filter(|c| c.active_version == fault.version && c.mode == "active") else {
+        return Ok(None);
+    };
+    let new = match last_usable(tx, &fault.domain, |a| a.version != fault.version && a.mode == "active").await? {
+        Some(f) => DomainRow { active_version: f, mode: "active".into(), changed_at: fault.at, ..cur.clone() },
+        // Nothing to fall back on: the version's published data still shows, but nothing is
+        // called; officers work without assessment.
+        None => DomainRow { mode: "manual".into(), changed_at: fault.at, ..cur.clone() },
+    };
+    change(tx, &Actor::system(), "quarantine", &new, Some(cur), Some(reason)).await?;
+    Ok(Some(new))
 }
 
 /// Every enabled admin with an e-mail address, told what was quarantined and what serves now.

@@ -2,8 +2,8 @@
 //! domain's plugin; admins register the teams' keys and choose which version serves each domain.
 //! A publisher sees and publishes only its own domains; everything else here is the admin's.
 
-use super::lifecycle::{self, Change};
-use super::signing::{self, SignatureDoc};
+use super::lifecycle::{self, Change, Upload};
+use super::signing::SignatureDoc;
 use crate::api_error::ApiError;
 use crate::auth::Role;
 use crate::auth::extract::{Caller, ClientIp};
@@ -44,14 +44,10 @@ fn require_reader(caller: &crate::auth::Principal) -> Result<(), ApiError> {
 /// One domain as admins and its publishers see it: what serves, every version with the limits it
 /// asks for and is granted, and the faults of the last hour.
 async fn domain_view(state: &AppState, domain: &str, history: bool) -> Result<Value, ApiError> {
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let row = lifecycle::domains(&mut c).await?.into_iter().find(|d| d.domain == domain);
-    let versions = lifecycle::versions(&mut c, Some(domain)).await?;
-    if row.is_none() && versions.is_empty() {
-        return Err(ApiError::not_found("domain", domain));
-    }
+    let o = lifecycle::overview(&state.db, domain, history).await?;
     let limits = state.runtime.limits();
-    let versions: Vec<Value> = versions
+    let versions: Vec<Value> = o
+        .versions
         .into_iter()
         .map(|v| {
             let l = lifecycle::limits_view(&v.manifest, limits);
@@ -60,29 +56,22 @@ async fn domain_view(state: &AppState, domain: &str, history: bool) -> Result<Va
             j
         })
         .collect();
-    let hour_ago = crate::store::now_ms() - 3_600_000;
     let mut out = json!({
         "domain": domain,
-        "state": row,
+        "state": o.state,
         "versions": versions,
-        "recent_faults": lifecycle::recent_faults(&mut c, domain, hour_ago).await?,
+        "recent_faults": o.recent_faults,
     });
-    if history {
-        out["activations"] = serde_json::to_value(lifecycle::activations(&mut c, domain).await?).unwrap_or_default();
+    if let Some(activations) = o.activations {
+        out["activations"] = serde_json::to_value(activations).unwrap_or_default();
     }
     Ok(out)
 }
 
 async fn list(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
     require_reader(&caller)?;
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let mut domains: Vec<String> = lifecycle::domains(&mut c).await?.into_iter().map(|d| d.domain).collect();
-    domains.extend(lifecycle::versions(&mut c, None).await?.into_iter().map(|v| v.domain));
-    drop(c);
-    domains.sort();
-    domains.dedup();
     let mut out = Vec::new();
-    for d in domains.iter().filter(|d| may_see(&caller, d)) {
+    for d in lifecycle::domain_codes(&state.db).await?.iter().filter(|d| may_see(&caller, d)) {
         out.push(domain_view(&state, d, false).await?);
     }
     Ok(Json(json!({"domains": out})))
@@ -101,9 +90,8 @@ async fn one(
 }
 
 /// `POST /api/v1/plugins`: multipart with the `component` (the `.wasm` file) and its `signature`
-/// (the JSON document `casegrid plugin publish` makes). The component is loaded in the sandbox,
-/// checked against the contract and its self-tests run, exactly as `casegrid plugin check` does;
-/// only a version that passes, signed by a key registered for its domain, is stored.
+/// (the JSON document `casegrid plugin publish` makes); [`lifecycle::publish_upload`] checks and
+/// stores it. 201 for a new version, 200 when these very bytes were published before.
 async fn publish(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -111,23 +99,25 @@ async fn publish(
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(&[Role::Publisher])?;
+    let upload = read_upload(&state, req).await?;
+    let published = lifecycle::publish_upload(&state.db, &state.runtime, &caller, &caller.actor(ip), upload).await?;
+    let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::to_value(&published).unwrap_or_default())))
+}
+
+/// The parts of a publishing request: a `component` (required) and a `signature` that must be a
+/// signature document; any other part is refused.
+async fn read_upload(state: &AppState, req: Request) -> Result<Upload, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid-multipart", m);
-    let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "component-too-large", "the component is over the size cap")
-            .field("component")
+    // Over the route's body limit, the multipart reader fails as the size cap would refuse it.
+    let read_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { lifecycle::component_too_large() } else { bad(e.body_text()) }
     };
-    let mut mp = Multipart::from_request(req, &state).await.map_err(|e| bad(e.body_text()))?;
+    let mut mp = Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
     let (mut component, mut signature) = (None, None);
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { bad(e.body_text()) })?
-    {
+    while let Some(field) = mp.next_field().await.map_err(read_error)? {
         let name = field.name().unwrap_or("").to_string();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { bad(e.body_text()) })?;
+        let bytes = field.bytes().await.map_err(read_error)?;
         match name.as_str() {
             "component" => component = Some(bytes),
             "signature" => {
@@ -148,68 +138,7 @@ async fn publish(
         ApiError::new(StatusCode::BAD_REQUEST, "required", "the `component` part (the .wasm file) is missing")
             .field("component")
     })?;
-    let limits = state.runtime.limits().clone();
-    if component.len() as u64 > limits.max_component_bytes {
-        return Err(too_large());
-    }
-    // Cheap refusals first: the caller's scope, then whether the signature speaks for these bytes,
-    // before anything is compiled.
-    if let Some(s) = &signature
-        && !caller.publishes_for(&s.domain)
-    {
-        return Err(ApiError::forbidden(format!("you do not publish for {}", s.domain)));
-    }
-    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&component));
-    {
-        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-        let key = match &signature {
-            Some(s) => lifecycle::trusted_key(&mut c, &s.public_key.trim().to_lowercase()).await?,
-            None => None,
-        };
-        let (domain, version) = signature.as_ref().map_or(("", ""), |s| (s.domain.as_str(), s.version.as_str()));
-        signing::verify(signature.as_ref(), &sha256, domain, version, |_| key)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).field("signature"))?;
-    }
-    let rt = state.runtime.clone();
-    let bytes = component.to_vec();
-    let (plugin, report) = tokio::task::spawn_blocking(move || {
-        let p = rt.load_bytes(&bytes)?;
-        let now = crate::store::now_ms() / 1000;
-        let report = super::check::full(&p, now);
-        Ok::<_, super::LoadError>((p, report))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "publish", e.to_string()))?
-    .map_err(|e| {
-        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).field("component");
-        if let super::LoadError::Contract(problems) = &e {
-            err.details = Some(Box::new(json!(problems)));
-        }
-        err
-    })?;
-    let m = plugin.manifest();
-    if !caller.publishes_for(&m.domain) {
-        return Err(ApiError::forbidden(format!("you do not publish for {}", m.domain)));
-    }
-    if !report.passed() {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "check-failed",
-            format!(
-                "the plugin does not pass its checks: {} contract problems, {} of {} self-tests failed",
-                report.problems.len(),
-                report.self_tests.iter().filter(|t| !t.passed).count(),
-                report.self_tests.len()
-            ),
-        )
-        .field("component");
-        e.details = Some(Box::new(serde_json::to_value(&report).unwrap_or_default()));
-        return Err(e);
-    }
-    let published =
-        lifecycle::publish(&state.db, &caller.actor(ip), &limits, &plugin, &component, signature.as_ref()).await?;
-    let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(serde_json::to_value(&published).unwrap_or_default())))
+    Ok(Upload { component, signature })
 }
 
 #[derive(Deserialize, Default)]
