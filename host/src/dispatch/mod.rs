@@ -40,109 +40,137 @@ pub async fn import_grid(db: &Db, actor: &Actor, doc: &Value) -> Result<GridSumm
     let mut s = GridSummary::default();
     let mut tx = db.write().await?;
     let org = auth_store::org_index(&mut tx).await?;
-    let team = |code: &str, field: String| {
-        org.team_by_code(code).map(|t| t.id).ok_or_else(|| invalid(field, "unknown-team", format!("no team `{code}`")))
-    };
     for (i, f) in features.iter().enumerate() {
-        let at = format!("features[{i}]");
-        let props = f
-            .get("properties")
-            .ok_or_else(|| invalid(format!("{at}.properties"), "required", "properties with code and name"))?;
-        let code = props.get("code").and_then(Value::as_str).filter(|c| (1..=32).contains(&c.len()));
-        let code =
-            code.ok_or_else(|| invalid(format!("{at}.properties.code"), "required", "a code of 1 to 32 characters"))?;
-        let name = props.get("name").and_then(Value::as_str).unwrap_or(code);
-        let geometry = f
-            .get("geometry")
-            .ok_or_else(|| invalid(format!("{at}.geometry"), "required", "a Polygon or MultiPolygon"))?;
-        let area =
-            Area::from_geojson(geometry).map_err(|e| invalid(format!("{at}.geometry"), "invalid-geometry", e))?;
-        let (a, b, c, d) = area.bbox();
-        let existing = sqlx::query("SELECT id FROM grid_cells WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        let id: i64 = match existing {
-            Some(r) => {
-                let id: i64 = r.get(0);
-                sqlx::query("UPDATE grid_cells SET name = $1, geometry = $2, min_lat = $3, min_lon = $4, max_lat = $5, max_lon = $6 WHERE id = $7")
-                    .bind(name)
-                    .bind(geometry.to_string())
-                    .bind(a)
-                    .bind(b)
-                    .bind(c)
-                    .bind(d)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
-                sqlx::query("DELETE FROM coverage WHERE cell_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
-                s.cells_updated += 1;
-                id
-            }
-            None => {
-                s.cells_created += 1;
-                sqlx::query(
-                    "INSERT INTO grid_cells (code, name, geometry, min_lat, min_lon, max_lat, max_lon, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(code)
-                .bind(name)
-                .bind(geometry.to_string())
-                .bind(a)
-                .bind(b)
-                .bind(c)
-                .bind(d)
-                .bind(now_ms())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| StoreError::unique(e, format!("grid cell {code}")))?
-                .get(0)
-            }
-        };
-        if let Some(cov) = props.get("coverage") {
-            let cov = cov.as_object().ok_or_else(|| {
-                invalid(format!("{at}.properties.coverage"), "invalid", "{\"domain\": \"TEAM-CODE\"}")
-            })?;
-            for (domain, t) in cov {
-                let field = format!("{at}.properties.coverage.{domain}");
-                crate::admin::ops::check_domain_code(domain, &field)?;
-                let t = t.as_str().ok_or_else(|| invalid(field.clone(), "invalid", "a team code"))?;
-                let team_id = team(t, field)?;
-                sqlx::query("INSERT INTO coverage (cell_id, domain, team_id) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(domain)
-                    .bind(team_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
-                s.coverage += 1;
-            }
-        }
+        import_cell(&mut tx, &org, &format!("features[{i}]"), f, &mut s).await?;
     }
     if let Some(fb) = doc.get("fallback") {
-        let fb = fb.as_object().ok_or_else(|| invalid("fallback", "invalid", "{\"domain\": \"TEAM-CODE\"}"))?;
-        for (domain, t) in fb {
-            let field = format!("fallback.{domain}");
-            crate::admin::ops::check_domain_code(domain, &field)?;
-            let team_id = team(t.as_str().unwrap_or_default(), field)?;
-            sqlx::query("INSERT INTO fallback_teams (domain, team_id) VALUES ($1, $2) ON CONFLICT (domain) DO UPDATE SET team_id = excluded.team_id")
-                .bind(domain)
-                .bind(team_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-            s.fallbacks += 1;
-        }
+        import_fallbacks(&mut tx, &org, fb, &mut s).await?;
     }
     auth_store::record(&mut tx, "grid-imported", actor, None, json!(s)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(s)
+}
+
+/// The team with `code` (422 `unknown-team` naming `field`).
+fn team_of(org: &auth_store::OrgIndex, code: &str, field: String) -> Result<i64, ApiError> {
+    org.team_by_code(code).map(|t| t.id).ok_or_else(|| invalid(field, "unknown-team", format!("no team `{code}`")))
+}
+
+/// One feature of the file (`at`, as errors name it): its cell and the cell's coverage.
+async fn import_cell(
+    c: &mut Conn,
+    org: &auth_store::OrgIndex,
+    at: &str,
+    f: &Value,
+    s: &mut GridSummary,
+) -> Result<(), ApiError> {
+    let props = f
+        .get("properties")
+        .ok_or_else(|| invalid(format!("{at}.properties"), "required", "properties with code and name"))?;
+    let code = props.get("code").and_then(Value::as_str).filter(|c| (1..=32).contains(&c.len()));
+    let code =
+        code.ok_or_else(|| invalid(format!("{at}.properties.code"), "required", "a code of 1 to 32 characters"))?;
+    let name = props.get("name").and_then(Value::as_str).unwrap_or(code);
+    let geometry =
+        f.get("geometry").ok_or_else(|| invalid(format!("{at}.geometry"), "required", "a Polygon or MultiPolygon"))?;
+    let area = Area::from_geojson(geometry).map_err(|e| invalid(format!("{at}.geometry"), "invalid-geometry", e))?;
+    let id = upsert_cell(c, code, name, geometry, area.bbox(), s).await?;
+    let Some(cov) = props.get("coverage") else { return Ok(()) };
+    let cov = cov
+        .as_object()
+        .ok_or_else(|| invalid(format!("{at}.properties.coverage"), "invalid", "{\"domain\": \"TEAM-CODE\"}"))?;
+    for (domain, t) in cov {
+        let field = format!("{at}.properties.coverage.{domain}");
+        crate::admin::ops::check_domain_code(domain, &field)?;
+        let t = t.as_str().ok_or_else(|| invalid(field.clone(), "invalid", "a team code"))?;
+        let team_id = team_of(org, t, field)?;
+        sqlx::query("INSERT INTO coverage (cell_id, domain, team_id) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(domain)
+            .bind(team_id)
+            .execute(&mut *c)
+            .await
+            .map_err(StoreError::from)?;
+        s.coverage += 1;
+    }
+    Ok(())
+}
+
+/// The cell with `code`, updated (its coverage cleared, for the file's) or created; its id.
+async fn upsert_cell(
+    c: &mut Conn,
+    code: &str,
+    name: &str,
+    geometry: &Value,
+    (a, b, cc, d): (f64, f64, f64, f64),
+    s: &mut GridSummary,
+) -> Result<i64, ApiError> {
+    let existing = sqlx::query("SELECT id FROM grid_cells WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::from)?;
+    if let Some(r) = existing {
+        let id: i64 = r.get(0);
+        sqlx::query("UPDATE grid_cells SET name = $1, geometry = $2, min_lat = $3, min_lon = $4, max_lat = $5, max_lon = $6 WHERE id = $7")
+            .bind(name)
+            .bind(geometry.to_string())
+            .bind(a)
+            .bind(b)
+            .bind(cc)
+            .bind(d)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map_err(StoreError::from)?;
+        sqlx::query("DELETE FROM coverage WHERE cell_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map_err(StoreError::from)?;
+        s.cells_updated += 1;
+        return Ok(id);
+    }
+    s.cells_created += 1;
+    Ok(sqlx::query(
+        "INSERT INTO grid_cells (code, name, geometry, min_lat, min_lon, max_lat, max_lon, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(code)
+    .bind(name)
+    .bind(geometry.to_string())
+    .bind(a)
+    .bind(b)
+    .bind(cc)
+    .bind(d)
+    .bind(now_ms())
+    .fetch_one(&mut *c)
+    .await
+    .map_err(|e| StoreError::unique(e, format!("grid cell {code}")))?
+    .get(0))
+}
+
+/// The file's `fallback` member: the team per domain where no cell covers a point.
+async fn import_fallbacks(
+    c: &mut Conn,
+    org: &auth_store::OrgIndex,
+    fb: &Value,
+    s: &mut GridSummary,
+) -> Result<(), ApiError> {
+    let fb = fb.as_object().ok_or_else(|| invalid("fallback", "invalid", "{\"domain\": \"TEAM-CODE\"}"))?;
+    for (domain, t) in fb {
+        let field = format!("fallback.{domain}");
+        crate::admin::ops::check_domain_code(domain, &field)?;
+        let team_id = team_of(org, t.as_str().unwrap_or_default(), field)?;
+        sqlx::query("INSERT INTO fallback_teams (domain, team_id) VALUES ($1, $2) ON CONFLICT (domain) DO UPDATE SET team_id = excluded.team_id")
+            .bind(domain)
+            .bind(team_id)
+            .execute(&mut *c)
+            .await
+            .map_err(StoreError::from)?;
+        s.fallbacks += 1;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Serialize)]

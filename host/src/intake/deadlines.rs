@@ -34,8 +34,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
     .map(|r| r.get(0))
     .collect();
     for id in due_soon {
-        if fire(db, notify, id, "reminded_at", "('dispatched', 'accepted')", "reminder", "report.due-soon", now).await?
-        {
+        if fire(db, notify, id, "reminded_at", "('dispatched', 'accepted')", "reminder", "due-soon", now).await? {
             t.reminded += 1;
         }
     }
@@ -57,7 +56,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
             .map(|r| r.get(0))
             .collect();
         for id in overdue {
-            if fire(db, notify, id, column, statuses, "escalated", "report.overdue", now).await? {
+            if fire(db, notify, id, column, statuses, "escalated", "overdue", now).await? {
                 t.escalated += 1;
             }
         }
@@ -65,8 +64,9 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
     Ok(t)
 }
 
-/// Marks and records one reminder or escalation; false when another worker got there first or
-/// the report moved on meanwhile (its status no longer one of `statuses`).
+/// Marks and records one reminder or escalation, and announces it as `message` (`due-soon`,
+/// `overdue`); false when another worker got there first or the report moved on meanwhile (its
+/// status no longer one of `statuses`).
 #[allow(clippy::too_many_arguments)]
 async fn fire(
     db: &Db,
@@ -75,7 +75,7 @@ async fn fire(
     column: &str,
     statuses: &str,
     kind: &str,
-    event: &str,
+    message: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let mut tx = db.write().await?;
@@ -86,8 +86,7 @@ async fn fire(
     let Some(r): Option<ReportRow> = store::by_id(&mut tx, id).await? else { return Ok(false) };
     let detail = json!({"ack_due_at": r.ack_due_at.map(rfc3339), "handle_due_at": r.handle_due_at.map(rfc3339), "team_id": r.team_id});
     store::add_event(&mut tx, id, kind, &Actor::system(), false, None, detail).await?;
-    let who = super::audience(&mut tx, notify, &r, event.trim_start_matches("report.")).await?;
-    crate::notify::enqueue(&mut tx, notify, event, &super::event_body(&r, id), &who).await?;
+    super::announce(&mut tx, notify, &r, message).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -7,6 +7,7 @@
 pub mod deadlines;
 pub mod objects;
 pub mod routes;
+pub mod service;
 pub mod store;
 
 use crate::api_error::ApiError;
@@ -14,8 +15,8 @@ use crate::auth::store::{Actor, Conn};
 use crate::clock::Calendar;
 use crate::dispatch::geo::GeoPoint;
 use crate::notify::NotifySettings;
-use crate::plugins::bindings::{Attachment, Datetime, FieldValue, TimeUnit, Value as PValue};
-use crate::plugins::{Served, Snapshot};
+use crate::plugins::bindings::{Attachment, Datetime, FieldError, FieldValue, TimeLimit, TimeUnit, Value as PValue};
+use crate::plugins::{Plugin, Served, Snapshot};
 use crate::server::AppState;
 use crate::store::{StoreError, now_ms, rfc3339};
 use axum::http::StatusCode;
@@ -162,8 +163,7 @@ fn attribute_value(kind: &crate::plugins::bindings::FieldKind, v: &serde_json::V
             PValue::Date(crate::plugins::bindings::Date { year: p[0] as i32, month: p[1] as u8, day: p[2] as u8 })
         }
         K::Datetime => {
-            let (ms, off) = parse_rfc3339(&text().unwrap_or_default()).ok_or("an RFC 3339 date and time")?;
-            PValue::Datetime(Datetime { seconds: ms.div_euclid(1000), offset_minutes: off })
+            PValue::Datetime(datetime(parse_rfc3339(&text().unwrap_or_default()).ok_or("an RFC 3339 date and time")?))
         }
         K::Choice => PValue::Choice(text().ok_or("one of the listed values")?),
         K::MultiChoice => PValue::MultiChoice(match v {
@@ -184,6 +184,11 @@ fn attribute_value(kind: &crate::plugins::bindings::FieldKind, v: &serde_json::V
             return Err("given through the envelope (location, photos), not as an attribute".into());
         }
     })
+}
+
+/// A time as the plugins take it, from (Unix ms, offset minutes).
+fn datetime((ms, offset_minutes): (i64, i16)) -> Datetime {
+    Datetime { seconds: ms.div_euclid(1000), offset_minutes }
 }
 
 /// An uploaded file, checked, before it is stored.
@@ -294,12 +299,7 @@ pub fn normalise_code(s: &str) -> Option<String> {
 
 /// The deadlines of a report received (or reopened) at `from` in a category with this response
 /// limit: (acknowledge by, handle by).
-pub fn deadlines(
-    cal: &Calendar,
-    s: &IntakeSettings,
-    from: i64,
-    limit: &crate::plugins::bindings::TimeLimit,
-) -> (i64, i64) {
+pub fn deadlines(cal: &Calendar, s: &IntakeSettings, from: i64, limit: &TimeLimit) -> (i64, i64) {
     match limit.unit {
         TimeUnit::Hours => {
             let due = from + i64::from(limit.amount) * 3_600_000;
@@ -307,14 +307,34 @@ pub fn deadlines(
         }
         TimeUnit::WorkingDays => {
             let due = cal.end_of_working_days(from, limit.amount);
-            (cal.end_of_working_days(from, s.acknowledge_working_days).min(due), due)
+            (acknowledge_by(cal, s, from).min(due), due)
         }
         TimeUnit::CalendarDays => {
             let due = crate::clock::Day::of(from).0 + i64::from(limit.amount) + 1;
             let due = crate::clock::Day(due).start_ms();
-            (cal.end_of_working_days(from, s.acknowledge_working_days).min(due), due)
+            (acknowledge_by(cal, s, from).min(due), due)
         }
     }
+}
+
+/// When a report received at `from` (or sent back to triage then) is acknowledged at the latest.
+fn acknowledge_by(cal: &Calendar, s: &IntakeSettings, from: i64) -> i64 {
+    cal.end_of_working_days(from, s.acknowledge_working_days)
+}
+
+/// (acknowledge by, handle by) for a report of `domain` and `category` timed from `from`, by the
+/// category's response limit in the domain's published data (manual mode included); none
+/// without a domain and category, or for a category the domain does not publish.
+fn due_dates(
+    intake: &IntakeState,
+    plugins: &Snapshot,
+    domain: Option<&str>,
+    category: Option<&str>,
+    from: i64,
+) -> Option<(i64, i64)> {
+    let (d, cat) = (domain?, category?);
+    let limit = plugins.published(d)?.data().categories.iter().find(|x| x.code == cat).map(|x| x.response)?;
+    Some(deadlines(&intake.calendar, &intake.settings, from, &limit))
 }
 
 /// Files a report: checks it, routes it, assigns it, stores it with its attachments and
@@ -324,7 +344,50 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     let now = now_ms();
     // One snapshot for the whole report: classified, validated and timed by the same versions.
     let plugins = state.registry.snapshot();
-    // ---- the envelope: every field's problem is reported at once ----
+    let env = check_envelope(&r, now)?;
+    check_uploads(&intake.settings, &uploads)?;
+    let mut routed = route(state, &plugins, &r, &env.description, now).await?;
+    let code = tracking_code();
+    let keys = object_keys(now, uploads.len());
+    let validated_by = check_form(&plugins, &r, &env, &routed, &uploads, &keys, now).await?;
+    routed.note.validated_by = validated_by;
+    let mut c = service::conn(state).await?;
+    let a = assign(intake, &mut c, &plugins, &routed, env.at, now).await?;
+    // Files first, then one transaction; the files are taken back when the transaction fails.
+    let rows = put_files(intake, &uploads, &keys).await?;
+    let report = report_row(&origin, &r, env, &routed, &a, &code, now);
+    let id = match store_new(state, &mut c, &origin, &report, &rows, &routed.note, &a.reason).await {
+        Ok(id) => id,
+        Err(e) => {
+            take_back(intake, &rows).await;
+            return Err(e);
+        }
+    };
+    Ok(Receipt {
+        id,
+        tracking_code: code,
+        status: a.status.into(),
+        domain: routed.domain,
+        category: routed.category,
+        team: a.team,
+        expected_response_by: a.handle_due.or(a.ack_due).map(rfc3339),
+        routing: routed.note,
+    })
+}
+
+/// The envelope, checked: what every report carries, whatever its domain.
+struct Envelope {
+    description: String,
+    at: Option<GeoPoint>,
+    address: Option<String>,
+    /// (Unix ms, offset minutes), as given.
+    occurred: Option<(i64, i16)>,
+    contact: Contact,
+}
+
+/// Checks the envelope. Every field's problem is reported at once, so that a form can mark them
+/// all.
+fn check_envelope(r: &NewReport, now: i64) -> Result<Envelope, ApiError> {
     let mut problems: Vec<ApiError> = Vec::new();
     let description = r.description.trim().to_string();
     if description.chars().count() < 5 {
@@ -350,25 +413,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
         problems.push(invalid("address", "too-long", "at most 200 characters"));
     }
-    let occurred = match &r.occurred_at {
-        Some(t) => match parse_rfc3339(t) {
-            None => {
-                problems.push(invalid(
-                    "occurred_at",
-                    "invalid-datetime",
-                    "an RFC 3339 date and time, e.g. 2026-11-26T09:30:00+08:00",
-                ));
-                None
-            }
-            // A few minutes' grace for the client's clock.
-            Some((ms, _)) if ms > now + 300_000 => {
-                problems.push(invalid("occurred_at", "in-future", "cannot lie in the future"));
-                None
-            }
-            Some(o) => Some(o),
-        },
-        None => None,
-    };
+    let occurred = r.occurred_at.as_deref().and_then(|t| occurred_at(t, now, &mut problems));
     let contact = r.contact.clone().unwrap_or_default();
     if let Some(e) = &contact.email
         && !crate::ids::is_email(e)
@@ -378,25 +423,53 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     if contact.name.as_ref().is_some_and(|n| n.chars().count() > 64) {
         problems.push(invalid("contact.name", "too-long", "at most 64 characters"));
     }
-    if let Some(first) = problems.first() {
-        // The first problem in the envelope, every one in `details` as the plugin's are.
-        let all: Vec<serde_json::Value> = problems
-            .iter()
-            .map(|p| serde_json::json!({"field": p.field, "code": p.code, "message": {"en": p.message}}))
-            .collect();
-        let mut e = invalid(first.field.clone().unwrap_or_default(), first.code, first.message.clone());
-        e.details = Some(Box::new(serde_json::Value::Array(all)));
-        return Err(e);
+    all_at_once(problems)?;
+    Ok(Envelope { description, at, address, occurred, contact })
+}
+
+/// When it happened: an RFC 3339 time, not in the future; else its problem joins `problems`.
+fn occurred_at(t: &str, now: i64, problems: &mut Vec<ApiError>) -> Option<(i64, i16)> {
+    match parse_rfc3339(t) {
+        None => {
+            problems.push(invalid(
+                "occurred_at",
+                "invalid-datetime",
+                "an RFC 3339 date and time, e.g. 2026-11-26T09:30:00+08:00",
+            ));
+            None
+        }
+        // A few minutes' grace for the client's clock.
+        Some((ms, _)) if ms > now + 300_000 => {
+            problems.push(invalid("occurred_at", "in-future", "cannot lie in the future"));
+            None
+        }
+        Some(o) => Some(o),
     }
-    if uploads.len() > intake.settings.max_attachments {
-        return Err(invalid("photos", "too-many", format!("at most {} files", intake.settings.max_attachments)));
+}
+
+/// The envelope's problems as one error: the first, every one in `details` as the plugin's are.
+fn all_at_once(problems: Vec<ApiError>) -> Result<(), ApiError> {
+    let Some(first) = problems.first() else { return Ok(()) };
+    let all: Vec<serde_json::Value> = problems
+        .iter()
+        .map(|p| serde_json::json!({"field": p.field, "code": p.code, "message": {"en": p.message}}))
+        .collect();
+    let mut e = invalid(first.field.clone().unwrap_or_default(), first.code, first.message.clone());
+    e.details = Some(Box::new(serde_json::Value::Array(all)));
+    Err(e)
+}
+
+/// At most so many files, each within the size limit and the image it claims to be.
+fn check_uploads(s: &IntakeSettings, uploads: &[Upload]) -> Result<(), ApiError> {
+    if uploads.len() > s.max_attachments {
+        return Err(invalid("photos", "too-many", format!("at most {} files", s.max_attachments)));
     }
     for (i, u) in uploads.iter().enumerate() {
-        if u.bytes.len() > intake.settings.max_attachment_bytes {
+        if u.bytes.len() > s.max_attachment_bytes {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "attachment-too-large",
-                format!("each file at most {} bytes", intake.settings.max_attachment_bytes),
+                format!("each file at most {} bytes", s.max_attachment_bytes),
             )
             .field(format!("photos[{i}]")));
         }
@@ -409,176 +482,232 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             .field(format!("photos[{i}]")));
         }
     }
+    Ok(())
+}
 
-    // ---- domain and category: given, classified, or triage ----
-    let (mut domain, mut category) = (r.domain.clone(), r.category.clone());
-    let mut routing;
-    match (&domain, &category) {
-        (None, Some(_)) => {
-            return Err(invalid("domain", "required", "a category belongs to a domain: give the domain too"));
-        }
+/// Where a report goes: its domain and category (none: it waits in triage), and why.
+struct Routed {
+    domain: Option<String>,
+    category: Option<String>,
+    note: RoutingNote,
+}
+
+/// Domain and category: as given, classified from the text, or left to the command centre.
+async fn route(
+    state: &AppState,
+    plugins: &Snapshot,
+    r: &NewReport,
+    description: &str,
+    now: i64,
+) -> Result<Routed, ApiError> {
+    let routed = |domain, category, how, reason| Routed {
+        domain,
+        category,
+        note: RoutingNote { how, reason, validated_by: None },
+    };
+    match (&r.domain, &r.category) {
+        (None, Some(_)) => Err(invalid("domain", "required", "a category belongs to a domain: give the domain too")),
         (Some(d), Some(c)) => {
-            check_category(&plugins, d, c)?;
-            routing = RoutingNote {
-                how: "given",
-                reason: "the reporter chose the domain and category".into(),
-                validated_by: None,
-            };
+            check_category(plugins, d, c)?;
+            let reason = "the reporter chose the domain and category".into();
+            Ok(routed(Some(d.clone()), Some(c.clone()), "given", reason))
         }
         (Some(d), None) => {
-            let served = enabled(&plugins, d)?;
+            let served = enabled(plugins, d)?;
             let scores =
-                if served.manual { Vec::new() } else { served.plugin.classify(&description, now / 1000).await? };
-            match scores.first().filter(|s| s.score >= state.routing.min_score) {
+                if served.manual { Vec::new() } else { served.plugin.classify(description, now / 1000).await? };
+            Ok(match scores.first().filter(|s| s.score >= state.routing.min_score) {
                 Some(best) => {
-                    category = Some(best.category.clone());
-                    routing = RoutingNote {
-                        how: "classified",
-                        reason: format!("within {d}: {} scored {:.2}", best.category, best.score),
-                        validated_by: None,
-                    };
+                    let reason = format!("within {d}: {} scored {:.2}", best.category, best.score);
+                    routed(Some(d.clone()), Some(best.category.clone()), "classified", reason)
                 }
                 None => {
-                    routing = RoutingNote {
-                        how: "triage",
-                        reason: format!("no category of {d} fits the text well enough"),
-                        validated_by: None,
-                    }
+                    routed(Some(d.clone()), None, "triage", format!("no category of {d} fits the text well enough"))
                 }
-            }
+            })
         }
         (None, None) => {
-            let decision = crate::routing::route(&plugins, &description, now / 1000, state.routing).await;
-            match decision.outcome {
+            let decision = crate::routing::route(plugins, description, now / 1000, state.routing).await;
+            Ok(match decision.outcome {
                 crate::routing::Outcome::Routed { domain: d, category: c } => {
-                    domain = Some(d);
-                    category = Some(c);
-                    routing = RoutingNote { how: "classified", reason: decision.reason, validated_by: None };
+                    routed(Some(d), Some(c), "classified", decision.reason)
                 }
-                crate::routing::Outcome::Triage => {
-                    routing = RoutingNote { how: "triage", reason: decision.reason, validated_by: None }
-                }
-            }
+                crate::routing::Outcome::Triage => routed(None, None, "triage", decision.reason),
+            })
         }
     }
+}
 
-    // ---- the domain's own report form ----
-    let code = tracking_code();
-    let keys: Vec<String> = uploads
-        .iter()
+/// A fresh object key for each of `n` files, under the day they arrived (`YYYY/MM/…`).
+fn object_keys(now: i64, n: usize) -> Vec<String> {
+    (0..n)
         .map(|_| {
             let d = crate::clock::Day::of(now).to_string();
             format!("{}/{}/{}", &d[..4], &d[5..7], hex::encode(crate::auth::secrets::random_bytes::<16>()))
         })
-        .collect();
-    if domain.is_none()
-        && let Some(name) = r.attributes.keys().next()
-    {
-        return Err(invalid(
-            format!("attributes.{name}"),
-            "needs-domain",
-            "attributes belong to a domain's report form: give the domain",
-        ));
-    }
-    let mut validated_by = None;
-    if let Some(d) = &domain
-        && let Some(p) = enabled(&plugins, d).map(|s| (!s.manual).then_some(&s.plugin))?
-    {
-        validated_by = Some(p.manifest().version.clone());
-        let mut values = vec![FieldValue { field: "description".into(), value: PValue::Text(description.clone()) }];
-        if let Some(c) = &category {
-            values.push(FieldValue { field: "category".into(), value: PValue::Choice(c.clone()) });
-        }
-        if let Some(p) = at {
-            values.push(FieldValue {
-                field: "location".into(),
-                value: PValue::Geo(crate::plugins::bindings::GeoPoint { lat: p.lat, lon: p.lon }),
-            });
-        }
-        if let Some(a) = &address {
-            values.push(FieldValue { field: "address".into(), value: PValue::Text(a.clone()) });
-        }
-        if let Some((ms, off)) = occurred {
-            values.push(FieldValue {
-                field: "occurred_at".into(),
-                value: PValue::Datetime(Datetime { seconds: ms.div_euclid(1000), offset_minutes: off }),
-            });
-        }
-        if !uploads.is_empty() {
-            let list = uploads
-                .iter()
-                .zip(&keys)
-                .map(|(u, k)| Attachment {
-                    id: k.clone(),
-                    media_type: u.media_type.clone(),
-                    size_bytes: u.bytes.len() as u64,
-                })
-                .collect();
-            values.push(FieldValue { field: "photos".into(), value: PValue::Attachments(list) });
-        }
-        if let Some(ph) = &contact.phone {
-            values.push(FieldValue { field: "contact_phone".into(), value: PValue::Text(ph.clone()) });
-        }
-        let form = p.data().forms.iter().find(|f| f.id == "report");
-        for (name, v) in &r.attributes {
-            let field = form
-                .and_then(|f| f.fields.iter().find(|x| &x.id == name))
-                .filter(|x| !ENVELOPE_FIELDS.contains(&x.id.as_str()))
-                .ok_or_else(|| {
-                    invalid(
-                        format!("attributes.{name}"),
-                        "unknown-attribute",
-                        format!("{d}'s report form has no attribute `{name}`"),
-                    )
-                })?;
-            let value = attribute_value(&field.kind, v)
-                .map_err(|m| invalid(format!("attributes.{name}"), "invalid-attribute", m))?;
-            values.push(FieldValue { field: name.clone(), value });
-        }
-        let errors = p.validate("report", values, now / 1000).await?;
-        let envelope = |f: &str| ENVELOPE_FIELDS.contains(&f);
-        if let Some(first) = errors.first() {
-            let field = match first.field.as_str() {
-                "contact_phone" => "contact.phone".to_string(),
-                "photos" => "photos".into(),
-                f if !envelope(f) => format!("attributes.{f}"),
-                f => f.to_string(),
-            };
-            let mut e = invalid(field, "invalid-report", format!("{}: {}", first.field, first.message.en));
-            e.details = serde_json::to_value(&errors).ok().map(Box::new);
-            return Err(e);
-        }
-    }
+        .collect()
+}
 
-    // ---- assignment and the clock ----
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let (status, team_id, team, cell_id, assign_reason, ack_due, handle_due) = match (&domain, &category) {
-        (Some(d), Some(cat)) => {
-            let a = crate::dispatch::assign(&mut c, d, at).await?;
-            let limit = plugins
-                .published(d)
-                .and_then(|p| p.data().categories.iter().find(|x| &x.code == cat).map(|x| x.response));
-            let (ack, due) = limit
-                .map(|l| deadlines(&intake.calendar, &intake.settings, now, &l))
-                .map_or((None, None), |(a, b)| (Some(a), Some(b)));
-            let status = if a.team_id.is_some() { "dispatched" } else { "triage" };
-            (status, a.team_id, a.team_name, a.cell.as_ref().map(|x| x.id), a.reason, ack, due)
+/// Checks the report against its domain's own report form, by the domain's plugin; gives which
+/// version of the plugin checked it (none while the domain is in manual mode or the report waits
+/// in triage).
+async fn check_form(
+    plugins: &Snapshot,
+    r: &NewReport,
+    env: &Envelope,
+    routed: &Routed,
+    uploads: &[Upload],
+    keys: &[String],
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    let Some(d) = &routed.domain else {
+        if let Some(name) = r.attributes.keys().next() {
+            return Err(invalid(
+                format!("attributes.{name}"),
+                "needs-domain",
+                "attributes belong to a domain's report form: give the domain",
+            ));
         }
-        _ => {
-            // Triage: the command centre routes it within the acknowledgement time.
-            let ack = intake.calendar.end_of_working_days(now, intake.settings.acknowledge_working_days);
-            ("triage", None, None, None, "waiting for a dispatcher".to_string(), Some(ack), None)
-        }
+        return Ok(None);
     };
+    let Some(p) = enabled(plugins, d).map(|s| (!s.manual).then_some(&s.plugin))? else { return Ok(None) };
+    let mut values = envelope_values(env, routed.category.as_ref(), uploads, keys);
+    values.extend(attribute_values(p, d, &r.attributes)?);
+    form_verdict(&p.validate("report", values, now / 1000).await?)?;
+    Ok(Some(p.manifest().version.clone()))
+}
 
-    // ---- store: files first, then one transaction; files are removed if it fails ----
+/// The envelope as the report form names its fields.
+fn envelope_values(env: &Envelope, category: Option<&String>, uploads: &[Upload], keys: &[String]) -> Vec<FieldValue> {
+    let mut values = vec![FieldValue { field: "description".into(), value: PValue::Text(env.description.clone()) }];
+    if let Some(c) = category {
+        values.push(FieldValue { field: "category".into(), value: PValue::Choice(c.clone()) });
+    }
+    if let Some(p) = env.at {
+        values.push(FieldValue {
+            field: "location".into(),
+            value: PValue::Geo(crate::plugins::bindings::GeoPoint { lat: p.lat, lon: p.lon }),
+        });
+    }
+    if let Some(a) = &env.address {
+        values.push(FieldValue { field: "address".into(), value: PValue::Text(a.clone()) });
+    }
+    if let Some(o) = env.occurred {
+        values.push(FieldValue { field: "occurred_at".into(), value: PValue::Datetime(datetime(o)) });
+    }
+    if !uploads.is_empty() {
+        let list = uploads
+            .iter()
+            .zip(keys)
+            .map(|(u, k)| Attachment {
+                id: k.clone(),
+                media_type: u.media_type.clone(),
+                size_bytes: u.bytes.len() as u64,
+            })
+            .collect();
+        values.push(FieldValue { field: "photos".into(), value: PValue::Attachments(list) });
+    }
+    if let Some(ph) = &env.contact.phone {
+        values.push(FieldValue { field: "contact_phone".into(), value: PValue::Text(ph.clone()) });
+    }
+    values
+}
+
+/// The attributes, typed by domain `d`'s report form: 422 for one the form lacks (or that the
+/// envelope carries), or of the wrong kind.
+fn attribute_values(
+    p: &Plugin,
+    d: &str,
+    attributes: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<FieldValue>, ApiError> {
+    let form = p.data().forms.iter().find(|f| f.id == "report");
+    let mut values = Vec::new();
+    for (name, v) in attributes {
+        let field = form
+            .and_then(|f| f.fields.iter().find(|x| &x.id == name))
+            .filter(|x| !ENVELOPE_FIELDS.contains(&x.id.as_str()))
+            .ok_or_else(|| {
+                invalid(
+                    format!("attributes.{name}"),
+                    "unknown-attribute",
+                    format!("{d}'s report form has no attribute `{name}`"),
+                )
+            })?;
+        let value = attribute_value(&field.kind, v)
+            .map_err(|m| invalid(format!("attributes.{name}"), "invalid-attribute", m))?;
+        values.push(FieldValue { field: name.clone(), value });
+    }
+    Ok(values)
+}
+
+/// The plugin's verdict on the form: its first problem names the field as the request does
+/// (`contact.phone`, `attributes.…`), every one is in `details`.
+fn form_verdict(errors: &[FieldError]) -> Result<(), ApiError> {
+    let Some(first) = errors.first() else { return Ok(()) };
+    let field = match first.field.as_str() {
+        "contact_phone" => "contact.phone".to_string(),
+        "photos" => "photos".into(),
+        f if !ENVELOPE_FIELDS.contains(&f) => format!("attributes.{f}"),
+        f => f.to_string(),
+    };
+    let mut e = invalid(field, "invalid-report", format!("{}: {}", first.field, first.message.en));
+    e.details = serde_json::to_value(errors).ok().map(Box::new);
+    Err(e)
+}
+
+/// Who handles a new report and by when.
+struct Assignment {
+    status: &'static str,
+    team_id: Option<i64>,
+    /// The team's name, for the citizen's receipt.
+    team: Option<String>,
+    cell_id: Option<i64>,
+    /// Why this team, or none: for the timeline.
+    reason: String,
+    ack_due: Option<i64>,
+    handle_due: Option<i64>,
+}
+
+/// Assigns a routed report to the team covering its place, with its category's deadlines.
+async fn assign(
+    intake: &IntakeState,
+    c: &mut Conn,
+    plugins: &Snapshot,
+    routed: &Routed,
+    at: Option<GeoPoint>,
+    now: i64,
+) -> Result<Assignment, ApiError> {
+    let (Some(d), Some(_)) = (&routed.domain, &routed.category) else {
+        // Triage: the command centre routes it within the acknowledgement time.
+        return Ok(Assignment {
+            status: "triage",
+            team_id: None,
+            team: None,
+            cell_id: None,
+            reason: "waiting for a dispatcher".to_string(),
+            ack_due: Some(acknowledge_by(&intake.calendar, &intake.settings, now)),
+            handle_due: None,
+        });
+    };
+    let a = crate::dispatch::assign(c, d, at).await?;
+    let due = due_dates(intake, plugins, routed.domain.as_deref(), routed.category.as_deref(), now);
+    Ok(Assignment {
+        status: if a.team_id.is_some() { "dispatched" } else { "triage" },
+        team_id: a.team_id,
+        team: a.team_name,
+        cell_id: a.cell.as_ref().map(|x| x.id),
+        reason: a.reason,
+        ack_due: due.map(|x| x.0),
+        handle_due: due.map(|x| x.1),
+    })
+}
+
+/// Puts the files in the object store; when one fails, those already put are taken back.
+async fn put_files(intake: &IntakeState, uploads: &[Upload], keys: &[String]) -> Result<Vec<AttachmentRow>, ApiError> {
     let mut rows = Vec::new();
-    for (u, k) in uploads.iter().zip(&keys) {
+    for (u, k) in uploads.iter().zip(keys) {
         if let Err(e) = intake.objects.put(k, &u.bytes).await {
-            for done in &rows {
-                let AttachmentRow { object_key, .. } = done;
-                let _ = intake.objects.delete(object_key).await;
-            }
+            take_back(intake, &rows).await;
             return Err(objects::unavailable(e));
         }
         rows.push(AttachmentRow {
@@ -590,26 +719,46 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
             sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&u.bytes)),
         });
     }
-    let report = ReportRow {
+    Ok(rows)
+}
+
+/// Removes the files of a report that was not stored. Best effort: nothing refers to them.
+async fn take_back(intake: &IntakeState, rows: &[AttachmentRow]) {
+    for r in rows {
+        let _ = intake.objects.delete(&r.object_key).await;
+    }
+}
+
+/// The new report's row, as it is inserted.
+fn report_row(
+    origin: &Origin,
+    r: &NewReport,
+    env: Envelope,
+    routed: &Routed,
+    a: &Assignment,
+    code: &str,
+    now: i64,
+) -> ReportRow {
+    ReportRow {
         id: 0,
-        tracking_code: code.clone(),
+        tracking_code: code.to_string(),
         source: origin.source.into(),
         citizen_id: origin.citizen,
-        domain: domain.clone(),
-        category: category.clone(),
-        description,
-        lat: at.map(|p| p.lat),
-        lon: at.map(|p| p.lon),
-        address,
-        occurred_at: occurred.map(|o| o.0),
-        contact_name: contact.name.clone(),
-        contact_phone: contact.phone.clone(),
-        contact_email: contact.email.clone(),
-        status: status.into(),
-        team_id,
-        cell_id,
-        ack_due_at: ack_due,
-        handle_due_at: handle_due,
+        domain: routed.domain.clone(),
+        category: routed.category.clone(),
+        description: env.description,
+        lat: env.at.map(|p| p.lat),
+        lon: env.at.map(|p| p.lon),
+        address: env.address,
+        occurred_at: env.occurred.map(|o| o.0),
+        contact_name: env.contact.name,
+        contact_phone: env.contact.phone,
+        contact_email: env.contact.email,
+        status: a.status.into(),
+        team_id: a.team_id,
+        cell_id: a.cell_id,
+        ack_due_at: a.ack_due,
+        handle_due_at: a.handle_due,
         acknowledged_at: None,
         closed_at: None,
         result: None,
@@ -620,28 +769,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
         created_at: now,
         updated_at: now,
         attributes: (!r.attributes.is_empty()).then(|| serde_json::to_string(&r.attributes).unwrap_or_default()),
-    };
-    routing.validated_by = validated_by;
-    let stored = store_new(state, &mut c, &origin, &report, &rows, &routing, &assign_reason).await;
-    let id = match stored {
-        Ok(id) => id,
-        Err(e) => {
-            for r in &rows {
-                let _ = intake.objects.delete(&r.object_key).await;
-            }
-            return Err(e);
-        }
-    };
-    Ok(Receipt {
-        id,
-        tracking_code: code,
-        status: status.into(),
-        domain,
-        category,
-        team,
-        expected_response_by: handle_due.or(ack_due).map(rfc3339),
-        routing,
-    })
+    }
 }
 
 async fn store_new(
@@ -693,10 +821,17 @@ async fn store_new(
     store::add_events(&mut tx, id, &events).await?;
     let mut stored = r.clone();
     stored.id = id;
-    let who = audience(&mut tx, &state.intake.notify, &stored, kind).await?;
-    crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("report.{kind}"), &event_body(r, id), &who).await?;
+    announce(&mut tx, &state.intake.notify, &stored, kind).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
+}
+
+/// Queues the messages of a report's event of `kind`: to the webhooks (`report.{kind}`) and to
+/// whoever [`audience`] names. `r.id` is the stored report's.
+pub async fn announce(c: &mut Conn, notify: &NotifySettings, r: &ReportRow, kind: &str) -> Result<(), StoreError> {
+    let who = audience(c, notify, r, kind).await?;
+    crate::notify::enqueue(c, notify, &format!("report.{kind}"), &event_body(r, r.id), &who).await?;
+    Ok(())
 }
 
 /// What a notification says of a report: no personal data.
