@@ -2,7 +2,7 @@
 //! and tracking many cases at once — a sweep of low-price tours, say — with the operation's
 //! progress: its cases by stage, those overdue, the fines decided.
 
-use super::workflow::{check_party, day, invalid, pin, text, year_of};
+use super::workflow::{check_party, day, invalid, pin, text};
 use super::{CaseRow, stage, store};
 use crate::api_error::ApiError;
 use crate::auth::store::Actor;
@@ -260,9 +260,7 @@ pub async fn spawn(
     let mut tx = state.db.write_on(&mut c).await?;
     let mut numbers = Vec::new();
     for k in &mut rows {
-        let n = store::next_number(&mut tx, "case", year_of(now)).await?;
-        k.number = format!("{}立〔{}〕{}号", state.cases.document_prefix, year_of(now), n);
-        k.id = store::insert(&mut tx, k).await?;
+        store::insert_numbered(&mut tx, k, &state.cases.document_prefix, now).await?;
         for (u, _) in &officers {
             store::add_officer(&mut tx, k.id, *u).await?;
         }

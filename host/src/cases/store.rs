@@ -3,12 +3,11 @@
 
 use super::{Assessed, CaseRow};
 use crate::auth::store::Conn;
+use crate::store::columns::{Flag, JsonText};
 use crate::store::{Result, StoreError, now_ms};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
-use sqlx::error::BoxDynError;
-use sqlx::{Decode, Row, Type};
+use sqlx::Row;
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -16,67 +15,6 @@ fn json<T: Serialize>(v: &T) -> String {
 
 fn parse<T: serde::de::DeserializeOwned>(s: Option<String>) -> Option<T> {
     s.and_then(|s| serde_json::from_str(&s).ok())
-}
-
-/// A yes/no column. Both databases keep flags as BIGINT 0/1 (SQLite has no boolean), and the Any
-/// driver decodes `bool` only from a boolean column; a row struct reads the integer through this,
-/// `#[sqlx(try_from = "Flag")]`.
-struct Flag(bool);
-
-impl Type<Any> for Flag {
-    fn type_info() -> AnyTypeInfo {
-        <i64 as Type<Any>>::type_info()
-    }
-
-    fn compatible(ty: &AnyTypeInfo) -> bool {
-        <i64 as Type<Any>>::compatible(ty)
-    }
-}
-
-impl<'r> Decode<'r, Any> for Flag {
-    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Flag(<i64 as Decode<Any>>::decode(value)? != 0))
-    }
-}
-
-impl From<Flag> for bool {
-    fn from(f: Flag) -> bool {
-        f.0
-    }
-}
-
-/// JSON kept in a TEXT column, read leniently as [`parse`] does: NULL, or text that does not parse,
-/// reads as nothing rather than failing the whole list the row is in. A row struct reads it
-/// through this, `#[sqlx(try_from = "JsonText")]`.
-struct JsonText(Option<Value>);
-
-impl Type<Any> for JsonText {
-    fn type_info() -> AnyTypeInfo {
-        <String as Type<Any>>::type_info()
-    }
-
-    fn compatible(ty: &AnyTypeInfo) -> bool {
-        <String as Type<Any>>::compatible(ty)
-    }
-}
-
-impl<'r> Decode<'r, Any> for JsonText {
-    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(JsonText(parse(<Option<String> as Decode<Any>>::decode(value)?)))
-    }
-}
-
-impl From<JsonText> for Option<Value> {
-    fn from(j: JsonText) -> Self {
-        j.0
-    }
-}
-
-/// A column that always holds JSON: unreadable text reads as `null`.
-impl From<JsonText> for Value {
-    fn from(j: JsonText) -> Self {
-        j.0.unwrap_or(Value::Null)
-    }
 }
 
 /// The next number of a kind of document in a year: 1, 2, 3…
@@ -147,6 +85,16 @@ fn row(r: &crate::store::Row) -> CaseRow {
         version: r.get(34),
         updated_at: r.get(35),
     }
+}
+
+/// Gives a new case its number in the register, `{prefix}立〔{year}〕{n}号` (the year of `now` in
+/// Beijing time, `n` counting from 1 each year), and writes it; `k.id` and `k.number` are set.
+pub async fn insert_numbered(c: &mut Conn, k: &mut CaseRow, prefix: &str, now: i64) -> Result<()> {
+    let year = super::workflow::year_of(now);
+    let n = next_number(c, "case", year).await?;
+    k.number = format!("{prefix}立〔{year}〕{n}号");
+    k.id = insert(c, k).await?;
+    Ok(())
 }
 
 pub async fn insert(c: &mut Conn, k: &CaseRow) -> Result<i64> {

@@ -6,9 +6,7 @@ use super::gates::{CallerFacts, Facts};
 use super::lighter::{self, Applies};
 use super::procedure::{self, Next};
 use super::store::{self, NewEvidence};
-use super::{
-    Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage,
-};
+use super::{Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage};
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn, OrgIndex};
 use crate::auth::{Principal, Role, Scope};
@@ -261,9 +259,7 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
     let (due, what) = super::clock::stage_deadline(&state.intake.calendar, s, &k, 0).unzip();
     (k.due_at, k.due_what) = (due, what.map(str::to_string));
     let mut tx = state.db.write_on(&mut c).await?;
-    let n = store::next_number(&mut tx, "case", year_of(now)).await?;
-    k.number = format!("{}立〔{}〕{}号", s.document_prefix, year_of(now), n);
-    k.id = store::insert(&mut tx, &k).await?;
+    store::insert_numbered(&mut tx, &mut k, &s.document_prefix, now).await?;
     if caller.acts_for_team(&[Role::Officer], team_id, &org) {
         store::add_officer(&mut tx, k.id, caller.user_id).await?;
     }
@@ -383,35 +379,29 @@ async fn link_report(
     k: &CaseRow,
     now: i64,
 ) -> Result<()> {
-        r.status = "case-opened".into();
-        r.acknowledged_at = r.acknowledged_at.or(Some(now));
-        if !crate::intake::store::update(tx, &r, false).await? {
-            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
-        }
-        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
-            .bind(k.id)
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        crate::intake::store::add_event(
-            tx,
-            r.id,
-            "case-opened",
-            actor,
-            true,
-            Some("已立案调查"),
-            json!({"case": k.number}),
-        )
-        .await?;
-        let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
-        crate::notify::enqueue(
-            tx,
-            &state.intake.notify,
-            "report.case-opened",
-            &crate::intake::event_body(&r, r.id),
-            &who,
-        )
+    r.status = "case-opened".into();
+    r.acknowledged_at = r.acknowledged_at.or(Some(now));
+    if !crate::intake::store::update(tx, &r, false).await? {
+        return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
+    }
+    sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
+        .bind(k.id)
+        .bind(r.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    crate::intake::store::add_event(
+        tx,
+        r.id,
+        "case-opened",
+        actor,
+        true,
+        Some("已立案调查"),
+        json!({"case": k.number}),
+    )
+    .await?;
+    let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
+    crate::notify::enqueue(tx, &state.intake.notify, "report.case-opened", &crate::intake::event_body(&r, r.id), &who)
         .await?;
     Ok(())
 }
@@ -539,11 +529,35 @@ pub enum Action {
 impl Action {
     /// Every action's name, as the API spells it.
     pub const NAMES: [&'static str; 29] = [
-        "assign-officers", "convert-to-general", "start-investigation", "record-inspection", "record-facts", "assess",
-        "propose", "declare-distinct-act", "issue-notice", "serve-notice", "record-statement", "request-hearing",
-        "waive-hearing", "schedule-hearing", "hold-hearing", "submit", "approve", "reject", "decide-summary",
-        "serve-decision", "record-payment", "issue-demand", "close", "close-without-penalty", "refer-out",
-        "referral-accepted", "pause", "resume", "archive",
+        "assign-officers",
+        "convert-to-general",
+        "start-investigation",
+        "record-inspection",
+        "record-facts",
+        "assess",
+        "propose",
+        "declare-distinct-act",
+        "issue-notice",
+        "serve-notice",
+        "record-statement",
+        "request-hearing",
+        "waive-hearing",
+        "schedule-hearing",
+        "hold-hearing",
+        "submit",
+        "approve",
+        "reject",
+        "decide-summary",
+        "serve-decision",
+        "record-payment",
+        "issue-demand",
+        "close",
+        "close-without-penalty",
+        "refer-out",
+        "referral-accepted",
+        "pause",
+        "resume",
+        "archive",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -865,7 +879,7 @@ pub(crate) fn static_band(
 /// not before `earliest`; now when not given.
 pub(crate) fn when(s: Option<&str>, field: &str, earliest: i64, now: i64) -> Result<i64> {
     let Some(s) = s else { return Ok(now) };
-    let (at, _) = crate::intake::parse_rfc3339(s)
+    let (at, _) = crate::clock::parse_rfc3339(s)
         .ok_or_else(|| invalid(field, "invalid-datetime", "an RFC 3339 date and time"))?;
     if at > now + 300_000 || at < earliest {
         return Err(invalid(field, "out-of-range", format!("between {} and now", rfc3339(earliest))));

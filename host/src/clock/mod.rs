@@ -10,7 +10,7 @@ use std::path::Path;
 mod instant;
 
 pub use casegrid_runtime::day::Day;
-pub use instant::{iso_cst, now_ms, rfc3339, today_cst};
+pub use instant::{iso_cst, now_ms, parse_rfc3339, rfc3339, today_cst};
 
 /// One calendar file: the days off that fall on weekdays or extend weekends, and the weekend days
 /// that are working days.

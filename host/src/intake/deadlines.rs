@@ -22,42 +22,39 @@ pub struct Tick {
 /// own constants, never input.
 pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: i64) -> Result<Tick, StoreError> {
     let mut t = Tick::default();
-    let due_soon: Vec<i64> = sqlx::query(
-        "SELECT id FROM reports WHERE status IN ('dispatched', 'accepted') AND reminded_at IS NULL AND handle_due_at IS NOT NULL \
-         AND handle_due_at - $1 <= $2 AND handle_due_at > $2",
-    )
-    .bind(remind_before_ms)
-    .bind(now)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
-    for id in due_soon {
-        if fire(db, notify, id, "reminded_at", "('dispatched', 'accepted')", "reminder", "due-soon", now).await? {
-            t.reminded += 1;
-        }
-    }
-    // Two deadlines, two escalations: not acknowledged in time, and not handled in time.
-    for (column, statuses, due_check) in [
+    // (column marked once fired, statuses it applies to, what is due as of `$1` — for the reminder,
+    // before `$2`, the moment that far ahead — and what fires).
+    let checks = [
+        (
+            "reminded_at",
+            "('dispatched', 'accepted')",
+            "handle_due_at IS NOT NULL AND handle_due_at > $1 AND handle_due_at <= $2",
+            ("reminder", "due-soon"),
+        ),
+        // Two deadlines, two escalations: not acknowledged in time, and not handled in time.
         (
             "ack_escalated_at",
             "('triage', 'dispatched')",
             "acknowledged_at IS NULL AND ack_due_at IS NOT NULL AND ack_due_at <= $1",
+            ("escalated", "overdue"),
         ),
-        ("escalated_at", "('dispatched', 'accepted')", "handle_due_at IS NOT NULL AND handle_due_at <= $1"),
-    ] {
+        (
+            "escalated_at",
+            "('dispatched', 'accepted')",
+            "handle_due_at IS NOT NULL AND handle_due_at <= $1",
+            ("escalated", "overdue"),
+        ),
+    ];
+    for (column, statuses, due_check, (kind, message)) in checks {
         let sql = format!("SELECT id FROM reports WHERE {column} IS NULL AND status IN {statuses} AND {due_check}");
-        let overdue: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for id in overdue {
-            if fire(db, notify, id, column, statuses, "escalated", "overdue", now).await? {
-                t.escalated += 1;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        if kind == "reminder" {
+            query = query.bind(now + remind_before_ms);
+        }
+        let due: Vec<i64> = query.fetch_all(db.pool()).await?.iter().map(|r| r.get(0)).collect();
+        for id in due {
+            if fire(db, notify, id, column, statuses, kind, message, now).await? {
+                *(if kind == "reminder" { &mut t.reminded } else { &mut t.escalated }) += 1;
             }
         }
     }

@@ -11,10 +11,10 @@ mod xml;
 
 use crate::auth::extract::ClientIp;
 use crate::auth::store::Actor;
+use crate::clock::iso_cst;
 use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
 use crate::plugins::bindings::{FieldKind, Form};
 use crate::server::AppState;
-use crate::clock::iso_cst;
 use crate::store::StoreError;
 use axum::Router;
 use axum::body::Bytes;
@@ -422,7 +422,7 @@ async fn list_requests(state: &AppState, f: Format, query: &str) -> Response {
     let parse = |k: &str| -> Result<Option<i64>, String> {
         match get(k) {
             None => Ok(None),
-            Some(v) => crate::intake::parse_rfc3339(&v)
+            Some(v) => crate::clock::parse_rfc3339(&v)
                 .map(|x| Some(x.0))
                 .ok_or_else(|| format!("{k}: an ISO 8601 date and time with its zone")),
         }

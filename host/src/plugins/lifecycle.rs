@@ -6,11 +6,12 @@
 //! Versions are immutable and never deleted: a case pinned to a version can always run it again.
 
 use super::check::Report;
-use super::{Granted, Limits, Plugin, Runtime};
 use super::signing::{SignatureDoc, TrustedKey};
+use super::{Granted, Limits, Plugin, Runtime};
 use crate::api_error::ApiError;
 use crate::auth::Principal;
 use crate::auth::store::{Actor, Conn};
+use crate::store::columns::{Flag, JsonText};
 use crate::store::{Db, Lock, StoreError, now_ms, rfc3339};
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// One stored version, without its bytes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct VersionRow {
     pub domain: String,
     pub version: String,
@@ -33,6 +34,7 @@ pub struct VersionRow {
     pub published_by: Option<String>,
     #[serde(serialize_with = "ser_time")]
     pub published_at: i64,
+    #[sqlx(try_from = "JsonText")]
     pub manifest: serde_json::Value,
     #[serde(serialize_with = "ser_opt_time")]
     pub quarantined_at: Option<i64>,
@@ -50,44 +52,26 @@ fn ser_opt_time<S: serde::Serializer>(ms: &Option<i64>, s: S) -> std::result::Re
     }
 }
 
-const VERSION_COLUMNS: &str = "v.domain, v.version, v.sha256, v.size_bytes, v.source, k.fingerprint, u.login, \
+const VERSION_COLUMNS: &str = "v.domain, v.version, v.sha256, v.size_bytes, v.source, k.fingerprint AS key_fingerprint, \
+     u.login AS published_by, \
      v.published_at, v.manifest, v.quarantined_at, v.quarantine_reason \
      FROM plugin_versions v LEFT JOIN publisher_keys k ON k.id = v.key_id LEFT JOIN users u ON u.id = v.published_by";
 
-fn version_row(r: &crate::store::Row) -> VersionRow {
-    VersionRow {
-        domain: r.get(0),
-        version: r.get(1),
-        sha256: r.get(2),
-        size_bytes: r.get(3),
-        source: r.get(4),
-        key_fingerprint: r.get(5),
-        published_by: r.get(6),
-        published_at: r.get(7),
-        manifest: serde_json::from_str(&r.get::<String, _>(8)).unwrap_or_default(),
-        quarantined_at: r.get(9),
-        quarantine_reason: r.get(10),
-    }
-}
-
 pub async fn versions(c: &mut Conn, domain: Option<&str>) -> Result<Vec<VersionRow>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VERSION_COLUMNS} WHERE ($1 IS NULL OR v.domain = $1) ORDER BY v.domain, v.id"
     )))
     .bind(domain)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows.iter().map(version_row).collect())
+    .await?)
 }
 
 pub async fn version(c: &mut Conn, domain: &str, version: &str) -> Result<Option<VersionRow>> {
-    let row =
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VERSION_COLUMNS} WHERE v.domain = $1 AND v.version = $2")))
-            .bind(domain)
-            .bind(version)
-            .fetch_optional(&mut *c)
-            .await?;
-    Ok(row.as_ref().map(version_row))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {VERSION_COLUMNS} WHERE v.domain = $1 AND v.version = $2")))
+        .bind(domain)
+        .bind(version)
+        .fetch_optional(&mut *c)
+        .await?)
 }
 
 /// A version's component: (sha256, bytes).
@@ -101,9 +85,10 @@ pub async fn component(c: &mut Conn, domain: &str, version: &str) -> Result<Opti
 }
 
 /// What serves a domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct DomainRow {
     pub domain: String,
+    #[sqlx(try_from = "Flag")]
     pub enabled: bool,
     pub active_version: String,
     /// `active`, or `manual`: the active version was quarantined and nothing was left to fall back
@@ -114,30 +99,16 @@ pub struct DomainRow {
 }
 
 pub async fn domains(c: &mut Conn) -> Result<Vec<DomainRow>> {
-    let rows =
-        sqlx::query("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains ORDER BY domain")
-            .fetch_all(&mut *c)
-            .await?;
-    Ok(rows.iter().map(domain_row).collect())
+    Ok(sqlx::query_as("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains ORDER BY domain")
+        .fetch_all(&mut *c)
+        .await?)
 }
 
 async fn domain(c: &mut Conn, domain: &str) -> Result<Option<DomainRow>> {
-    let row =
-        sqlx::query("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains WHERE domain = $1")
-            .bind(domain)
-            .fetch_optional(&mut *c)
-            .await?;
-    Ok(row.as_ref().map(domain_row))
-}
-
-fn domain_row(r: &crate::store::Row) -> DomainRow {
-    DomainRow {
-        domain: r.get(0),
-        enabled: r.get::<i64, _>(1) != 0,
-        active_version: r.get(2),
-        mode: r.get(3),
-        changed_at: r.get(4),
-    }
+    Ok(sqlx::query_as("SELECT domain, enabled, active_version, mode, changed_at FROM plugin_domains WHERE domain = $1")
+        .bind(domain)
+        .fetch_optional(&mut *c)
+        .await?)
 }
 
 /// The change counter every host polls.
@@ -145,7 +116,7 @@ pub async fn seq(c: &mut Conn) -> Result<i64> {
     Ok(sqlx::query("SELECT seq FROM plugin_state WHERE id = 1").fetch_one(&mut *c).await?.get(0))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Activation {
     pub id: i64,
     pub domain: String,
@@ -161,28 +132,13 @@ pub struct Activation {
 }
 
 pub async fn activations(c: &mut Conn, domain: &str) -> Result<Vec<Activation>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, domain, action, version, previous, mode, actor, source, reason, at FROM plugin_activations \
          WHERE domain = $1 ORDER BY id",
     )
     .bind(domain)
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Activation {
-            id: r.get(0),
-            domain: r.get(1),
-            action: r.get(2),
-            version: r.get(3),
-            previous: r.get(4),
-            mode: r.get(5),
-            actor: r.get(6),
-            source: r.get(7),
-            reason: r.get(8),
-            at: r.get(9),
-        })
-        .collect())
+    .await?)
 }
 
 /// Every domain that serves or has a version, each once, in order.
@@ -412,7 +368,7 @@ pub async fn register_key(
     Ok((id, fp))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct KeyRow {
     pub id: i64,
     pub domain: String,
@@ -426,23 +382,11 @@ pub struct KeyRow {
 }
 
 pub async fn keys(c: &mut Conn) -> Result<Vec<KeyRow>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, domain, name, public_key, fingerprint, registered_at, revoked_at FROM publisher_keys ORDER BY id",
     )
     .fetch_all(&mut *c)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| KeyRow {
-            id: r.get(0),
-            domain: r.get(1),
-            name: r.get(2),
-            public_key: r.get(3),
-            fingerprint: r.get(4),
-            registered_at: r.get(5),
-            revoked_at: r.get(6),
-        })
-        .collect())
+    .await?)
 }
 
 pub async fn revoke_key(db: &Db, actor: &Actor, id: i64) -> Result<(), ApiError> {

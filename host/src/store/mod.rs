@@ -4,6 +4,7 @@
 //! differ, code asks [`Db::backend`]. Times are stored as Unix milliseconds (`BIGINT`), dates as
 //! `YYYY-MM-DD` text, so that both backends compare them the same way.
 
+pub mod columns;
 pub mod dialect;
 mod migrate;
 

@@ -172,9 +172,14 @@ async fn a_citizens_report_becomes_a_case_that_runs_the_general_procedure_to_the
     assert_eq!(c["officers"].as_array().unwrap().len(), 1);
     // The case offers each caller what the procedure allows them now: one certified officer cannot
     // start the investigation (APL art. 42), and only the lead assigns officers.
-    let offered = |v: &Value| v["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let offered = |v: &Value| {
+        v["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     let officer = offered(&c);
-    assert!(officer.contains(&"record-facts".to_string()) && !officer.contains(&"start-investigation".to_string()), "{officer:?}");
+    assert!(
+        officer.contains(&"record-facts".to_string()) && !officer.contains(&"start-investigation".to_string()),
+        "{officer:?}"
+    );
     assert!(!officer.contains(&"assign-officers".to_string()), "{officer:?}");
     let lead = offered(&b.who("hzlead").get(&format!("/api/v1/cases/{id}")).await.1);
     assert!(lead.contains(&"assign-officers".to_string()) && lead.contains(&"refer-out".to_string()), "{lead:?}");
@@ -996,7 +1001,7 @@ async fn the_clock_reminds_the_officers_before_a_deadline_and_escalates_after_it
     let id = decided_and_served(&b, company()).await;
     let (_, c) = b.who("hz1").get(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(c["clock"]["for"], "payment");
-    let due = casegrid::intake::parse_rfc3339(c["clock"]["due_at"].as_str().unwrap()).unwrap().0;
+    let due = casegrid::clock::parse_rfc3339(c["clock"]["due_at"].as_str().unwrap()).unwrap().0;
     let db = app.db().await;
     let tick = |at: i64| casegrid::cases::deadlines::tick(&db, &notify, at, 24 * 3_600_000);
     assert_eq!(tick(due - 2 * 86_400_000).await.unwrap(), Default::default(), "nothing due yet");

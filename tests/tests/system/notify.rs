@@ -48,7 +48,7 @@ async fn the_clock_reminds_before_the_deadline_and_escalates_after_it_once() {
     hook.wait_for(1, 10).await;
 
     let db = app.db().await;
-    let ms = |v: &Value| casegrid::intake::parse_rfc3339(v.as_str().unwrap()).unwrap().0;
+    let ms = |v: &Value| casegrid::clock::parse_rfc3339(v.as_str().unwrap()).unwrap().0;
     let (_, list) = app.get("/api/v1/reports").await;
     let (ack, due) = (ms(&list["reports"][0]["ack_due_at"]), ms(&list["reports"][0]["handle_due_at"]));
     assert!(ack < due, "acknowledge within 1 working day, handle within 2");
@@ -142,7 +142,7 @@ async fn a_report_left_in_triage_is_escalated_to_the_command_centre_by_mail() {
         .post("/api/v1/reports", json!({"description": "隔壁邻居半夜唱歌太吵了", "address": "湖滨路3号"}))
         .await;
     assert_eq!(r["status"], "triage", "{r}");
-    let ack = casegrid::intake::parse_rfc3339(r["expected_response_by"].as_str().unwrap()).unwrap().0;
+    let ack = casegrid::clock::parse_rfc3339(r["expected_response_by"].as_str().unwrap()).unwrap().0;
     let db = app.db().await;
     let t = casegrid::intake::deadlines::tick(&db, &notify, ack + 1, 4 * 3_600_000).await.unwrap();
     assert_eq!((t.reminded, t.escalated), (0, 1));

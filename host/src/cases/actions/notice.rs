@@ -12,7 +12,8 @@ use serde_json::json;
 pub fn issue_notice(cx: &Cx<'_>, k: &mut CaseRow) -> Effects {
     let fine = k.proposal.as_ref().and_then(|p| p.fine_fen);
     let item = k.proposal.as_ref().map(|p| p.item.clone()).unwrap_or_default();
-    let hearing_available = cx.pinned.data().checklist.iter().find(|i| i.code == item).is_some_and(|i| i.hearing_available);
+    let hearing_available =
+        cx.pinned.data().checklist.iter().find(|i| i.code == item).is_some_and(|i| i.hearing_available);
     k.progress.notice = Some(Notice {
         number: String::new(),
         issued_at: cx.f.now,
@@ -75,7 +76,7 @@ pub fn waive_hearing(cx: &Cx<'_>, k: &mut CaseRow) -> Effects {
 }
 
 pub fn schedule_hearing(cx: &Cx<'_>, k: &mut CaseRow, hearing_at: &str, place: &str) -> Result<Effects> {
-    let (at, _) = crate::intake::parse_rfc3339(hearing_at)
+    let (at, _) = crate::clock::parse_rfc3339(hearing_at)
         .ok_or_else(|| invalid("hearing_at", "invalid-datetime", "an RFC 3339 date and time"))?;
     let place = text(place, "place", 2, 200)?;
     hearing_notice_period(cx.f.calendar, cx.f.settings, cx.f.now, at)?;
