@@ -63,7 +63,8 @@ pub async fn run(
     };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
-    let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
+    let mut background =
+        registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
     background.push(tokio::spawn(housekeeping(state.clone())));
     background.push(tokio::spawn(crate::notify::worker(db.clone(), settings.notify, host)));
     tracing::info!(addr = %listener.local_addr()?, domains = registry.snapshot().len(), backend = ?db.backend(), "casegrid serving");
@@ -105,6 +106,10 @@ async fn housekeeping(state: AppState) {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            }
+            let quiet_ms = i64::from(state.auth.settings.lockout_minutes) * 60_000;
+            if let Err(e) = crate::auth::store::purge_sign_in_attempts(&state.db, quiet_ms).await {
+                tracing::warn!(error = %e, "purging old sign-in attempts failed");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Coercive measures (查封、扣押, ACL art. 9, 18–28): a seal or seizure decided with its inventory,
 //! an emergency measure approved afterwards, extended once, its testing time not counted, released.
 
+use super::gates::{invalid, refused};
 use super::store::{self, Measure};
 use super::workflow::{heads, load_pinned, text, view, visible, works, year_of};
 use super::{procedure, stage};
@@ -11,7 +12,6 @@ use crate::clock::{now_ms, rfc3339};
 use crate::plugins::bindings::ItemKind;
 use crate::server::AppState;
 use crate::store::StoreError;
-use super::gates::{invalid, refused};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -311,4 +311,3 @@ pub async fn act_on_measure(
     drop(c);
     view(state, caller, k.id).await
 }
-

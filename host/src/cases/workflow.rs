@@ -6,9 +6,7 @@ use super::gates::{CallerFacts, Facts};
 use super::lighter::{self, Applies};
 use super::procedure::{self, Next};
 use super::store::{self, NewEvidence};
-use super::{
-    Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage,
-};
+use super::{Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage};
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn, OrgIndex};
 use crate::auth::{Principal, Role, Scope};
@@ -383,35 +381,29 @@ async fn link_report(
     k: &CaseRow,
     now: i64,
 ) -> Result<()> {
-        r.status = "case-opened".into();
-        r.acknowledged_at = r.acknowledged_at.or(Some(now));
-        if !crate::intake::store::update(tx, &r, false).await? {
-            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
-        }
-        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
-            .bind(k.id)
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        crate::intake::store::add_event(
-            tx,
-            r.id,
-            "case-opened",
-            actor,
-            true,
-            Some("已立案调查"),
-            json!({"case": k.number}),
-        )
-        .await?;
-        let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
-        crate::notify::enqueue(
-            tx,
-            &state.intake.notify,
-            "report.case-opened",
-            &crate::intake::event_body(&r, r.id),
-            &who,
-        )
+    r.status = "case-opened".into();
+    r.acknowledged_at = r.acknowledged_at.or(Some(now));
+    if !crate::intake::store::update(tx, &r, false).await? {
+        return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
+    }
+    sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
+        .bind(k.id)
+        .bind(r.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    crate::intake::store::add_event(
+        tx,
+        r.id,
+        "case-opened",
+        actor,
+        true,
+        Some("已立案调查"),
+        json!({"case": k.number}),
+    )
+    .await?;
+    let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
+    crate::notify::enqueue(tx, &state.intake.notify, "report.case-opened", &crate::intake::event_body(&r, r.id), &who)
         .await?;
     Ok(())
 }
@@ -539,11 +531,35 @@ pub enum Action {
 impl Action {
     /// Every action's name, as the API spells it.
     pub const NAMES: [&'static str; 29] = [
-        "assign-officers", "convert-to-general", "start-investigation", "record-inspection", "record-facts", "assess",
-        "propose", "declare-distinct-act", "issue-notice", "serve-notice", "record-statement", "request-hearing",
-        "waive-hearing", "schedule-hearing", "hold-hearing", "submit", "approve", "reject", "decide-summary",
-        "serve-decision", "record-payment", "issue-demand", "close", "close-without-penalty", "refer-out",
-        "referral-accepted", "pause", "resume", "archive",
+        "assign-officers",
+        "convert-to-general",
+        "start-investigation",
+        "record-inspection",
+        "record-facts",
+        "assess",
+        "propose",
+        "declare-distinct-act",
+        "issue-notice",
+        "serve-notice",
+        "record-statement",
+        "request-hearing",
+        "waive-hearing",
+        "schedule-hearing",
+        "hold-hearing",
+        "submit",
+        "approve",
+        "reject",
+        "decide-summary",
+        "serve-decision",
+        "record-payment",
+        "issue-demand",
+        "close",
+        "close-without-penalty",
+        "refer-out",
+        "referral-accepted",
+        "pause",
+        "resume",
+        "archive",
     ];
 
     pub fn name(&self) -> &'static str {

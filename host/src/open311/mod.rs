@@ -11,10 +11,10 @@ mod xml;
 
 use crate::auth::extract::ClientIp;
 use crate::auth::store::Actor;
+use crate::clock::iso_cst;
 use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
 use crate::plugins::bindings::{FieldKind, Form};
 use crate::server::AppState;
-use crate::clock::iso_cst;
 use crate::store::StoreError;
 use axum::Router;
 use axum::body::Bytes;
