@@ -65,6 +65,16 @@ impl ApiError {
         self
     }
 
+    /// 503 `busy` with `Retry-After`: every database connection stayed taken for the pool's
+    /// whole wait. The request did nothing; the same one may be sent again.
+    pub fn busy() -> Self {
+        tracing::warn!("no database connection came free in time: answered 503 busy");
+        Self {
+            retry_after: Some(2),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is busy: try again in a moment")
+        }
+    }
+
     pub fn not_found(what: &str, code: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} `{code}`"))
     }
@@ -76,6 +86,7 @@ impl From<crate::store::StoreError> for ApiError {
         match e {
             StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
             StoreError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
+            StoreError::Db(sqlx::Error::PoolTimedOut) => Self::busy(),
             // Logged once in `into_response`; the body says nothing internal.
             other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", other.to_string()),
         }
@@ -152,4 +163,21 @@ impl IntoResponse for ApiError {
 /// 429 with `Retry-After`, as a response: for handlers that answer [`Response`] directly.
 pub fn too_many(code: &'static str, message: &str, wait_secs: u64) -> Response {
     ApiError::too_many(code, message, wait_secs).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_exhausted_pool_answers_503_busy_with_retry_after_not_500() {
+        let e = ApiError::from(StoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "busy"));
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        // Any other database failure stays an internal error.
+        assert_eq!(ApiError::from(StoreError::Db(sqlx::Error::RowNotFound)).status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -61,6 +61,11 @@ const DESCRIPTIONS: &[(&str, &str, &str)] = &[
         "Calls into domain plugins, by domain, version, export and outcome (ok or the failure's code)",
     ),
     (
+        "casegrid_password_verifications_total",
+        "counter",
+        "Passwords checked against a stored hash (argon2), by purpose: sign-in or password-change",
+    ),
+    (
         "casegrid_plugin_call_duration_seconds",
         "histogram",
         "Plugin call latency (instantiation included), by domain, version and export",

@@ -107,6 +107,10 @@ async fn housekeeping(state: AppState) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
             }
+            let quiet_ms = i64::from(state.auth.settings.lockout_minutes) * 60_000;
+            if let Err(e) = crate::auth::store::purge_sign_in_attempts(&state.db, quiet_ms).await {
+                tracing::warn!(error = %e, "purging old sign-in attempts failed");
+            }
         }
     }
 }

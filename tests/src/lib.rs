@@ -424,7 +424,7 @@ impl App {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("cg_session="))
+            .find_map(|v| v.strip_prefix("cg_session=").or_else(|| v.strip_prefix("__Host-cg_session=")))
             .map(|v| v.split(';').next().unwrap_or("").to_string());
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         assert_eq!(status, 200, "sign-in of {login}: {body}");
@@ -497,7 +497,9 @@ impl As<'_> {
             Auth::None => rb,
             Auth::Token(t) => rb.bearer_auth(t),
             Auth::Session { cookie, csrf } => {
-                rb.header("cookie", format!("cg_session={cookie}")).header("x-csrf-token", csrf)
+                // Over HTTPS the server names its cookie with the `__Host-` prefix.
+                let name = if self.app.settings.auth.cookie_secure { "__Host-cg_session" } else { "cg_session" };
+                rb.header("cookie", format!("{name}={cookie}")).header("x-csrf-token", csrf)
             }
         }
     }

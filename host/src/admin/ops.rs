@@ -380,11 +380,13 @@ pub async fn reset_password(db: &Db, actor: &Actor, user: i64) -> Result<String,
     let otp = secrets::one_time_password();
     let h = hash_password(otp.clone()).await?;
     let mut tx = db.write().await?;
-    existing(&mut tx, user).await?;
+    let u = existing(&mut tx, user).await?;
     store::set_password(&mut tx, user, &h, true).await?;
     store::delete_sessions_of(&mut tx, user, None).await?;
-    // A reset means the account may have been someone else's: its tokens go too.
-    let revoked = store::revoke_tokens_of(&mut tx, user, actor.id).await?;
+    // A reset means the account may have been someone else's: its tokens go too. Its locks end:
+    // the new password is the bureau's.
+    let revoked = store::revoke_tokens_of(&mut tx, user, actor.id, &[]).await?;
+    store::clear_attempts(&mut tx, &store::login_key(&u.login), None).await?;
     store::record(&mut tx, "password-reset", actor, Some(user), json!({"tokens_revoked": revoked})).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(otp)

@@ -13,7 +13,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+/// The session cookie over plain HTTP (development on loopback)…
 pub const SESSION_COOKIE: &str = "cg_session";
+/// …and over HTTPS ([`super::AuthSettings::session_cookie`]).
+pub const HOST_SESSION_COOKIE: &str = "__Host-cg_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The client's address, as the security log and the rate limits see it.
@@ -127,7 +130,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A bearer token must be valid (a wrong one is 401, not anonymous); a cookie that names no live
 /// session is ignored, so a stale browser still reaches public pages.
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    let sid = cookie(headers, SESSION_COOKIE);
+    let sid = cookie(headers, state.auth.settings.session_cookie());
     if sid.is_none() && !headers.contains_key(header::AUTHORIZATION) {
         // Anonymous (a citizen's report, a public page): no database round trip.
         return Ok(None);

@@ -3,6 +3,7 @@
 //! Everything here is enforced on the server; a client's claims are never trusted.
 
 pub mod extract;
+pub mod lockout;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
@@ -75,6 +76,12 @@ impl Role {
     /// Everyone but citizens works for the bureau.
     pub fn is_staff(self) -> bool {
         self != Role::Citizen
+    }
+
+    /// A role a machine client's account may hold (publishing from a build job), so that an admin
+    /// may make its API tokens. Every other role is a person's, who makes their own.
+    pub fn is_machine_client(self) -> bool {
+        self == Role::Publisher
     }
 }
 
@@ -297,7 +304,8 @@ pub struct AuthSettings {
     pub session_idle_minutes: u32,
     /// …and at the latest this long after sign-in.
     pub session_max_hours: u32,
-    /// Consecutive failed sign-ins that lock an account…
+    /// Failed sign-ins in a row, from one client address, that lock the account for that
+    /// address (0: no lock-out)…
     pub lockout_threshold: u32,
     /// …for this long.
     pub lockout_minutes: u32,
@@ -311,6 +319,15 @@ pub struct AuthSettings {
     pub allow_registration: bool,
     /// The first admin's password. Without it, one is generated and printed once at first start.
     pub bootstrap_admin_password: Option<secrets::Secret>,
+}
+
+impl AuthSettings {
+    /// The session cookie's name. Served over HTTPS (`cookie_secure`), it carries the `__Host-`
+    /// prefix: browsers then keep it only if it is `Secure`, for `/`, with no `Domain`, so that
+    /// neither a sibling host nor a plain-HTTP page can set one in its place.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.cookie_secure { extract::HOST_SESSION_COOKIE } else { extract::SESSION_COOKIE }
+    }
 }
 
 impl Default for AuthSettings {

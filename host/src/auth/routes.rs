@@ -2,7 +2,8 @@
 //! `/api/v1/tokens` (the caller's API tokens). The work is in [`super::service`]; here are the
 //! requests it reads and the answers, with the session cookie, it gives.
 
-use super::extract::{Caller, ClientIp, MaybeCaller, SESSION_COOKIE, cookie};
+use super::AuthSettings;
+use super::extract::{Caller, ClientIp, MaybeCaller, cookie};
 use super::service::{
     self, IssuedToken, LoginBody, Me, NewTokenBody, PasswordBody, RegisterBody, Registered, TokenList,
 };
@@ -33,29 +34,30 @@ async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let signed_in = service::sign_in(&state, ip, cookie(&headers, SESSION_COOKIE), body).await?;
+    let settings = &state.auth.settings;
+    let signed_in = service::sign_in(&state, ip, cookie(&headers, settings.session_cookie()), body).await?;
     let s = signed_in.session;
-    let max_age = i64::from(state.auth.settings.session_max_hours) * 3600;
+    let max_age = i64::from(settings.session_max_hours) * 3600;
     let mut r = Json(json!({"user": signed_in.user, "csrf_token": s.csrf_token, "expires_at": rfc3339(s.expires_at)}))
         .into_response();
-    r.headers_mut().insert(header::SET_COOKIE, session_cookie(&s.id, max_age, state.auth.settings.cookie_secure));
+    r.headers_mut().insert(header::SET_COOKIE, session_cookie(&s.id, max_age, settings));
     Ok(r)
 }
 
-fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
+fn session_cookie(value: &str, max_age: i64, settings: &AuthSettings) -> HeaderValue {
     // HttpOnly: page scripts cannot read it. SameSite=Lax: other sites' forms do not carry it.
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    ))
-    .expect("a cookie of URL-safe characters")
+    // No Domain: it goes back to this host only (which the `__Host-` name over HTTPS requires).
+    let name = settings.session_cookie();
+    let secure = if settings.cookie_secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"))
+        .expect("a cookie of URL-safe characters")
 }
 
 async fn logout(State(state): State<AppState>, ip: ClientIp, Caller(p): Caller) -> Result<Response, ApiError> {
     service::sign_out(&state, &p, ip).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     // An empty cookie that expires at once: the browser forgets the session too.
-    r.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0, state.auth.settings.cookie_secure));
+    r.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0, &state.auth.settings));
     Ok(r)
 }
 

@@ -3,6 +3,7 @@
 //! views of accounts and tokens that admin's routes show too. Handlers parse and shape only.
 
 use super::extract::ClientIp;
+use super::lockout::{self, Attempt, Checked};
 use super::ratelimit::RateLimiter;
 use super::store::{self, Actor, OrgIndex, UserRow};
 use super::{Certification, Credential, Principal, Role, Scope, secrets};
@@ -97,6 +98,9 @@ pub struct LoginBody {
 pub struct PasswordBody {
     pub current_password: String,
     pub new_password: String,
+    /// The ids of the caller's API tokens that outlive the change; every other one is revoked.
+    #[serde(default)]
+    pub keep_tokens: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -165,16 +169,10 @@ fn throttle(limiter: &RateLimiter, ip: ClientIp, message: &str) -> Result<(), Ap
     limiter.check(ip.0).map_err(|wait| ApiError::too_many("rate-limited", message, wait.as_secs() + 1))
 }
 
-/// Runs `f` off the async workers: password hashing takes long enough on purpose to stall them.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
-}
-
-/// The stored hash of `password`, computed off the async workers.
+/// The stored hash of `password`, computed off the async workers, one per core at a time. Call
+/// it with no connection held.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    blocking(move || secrets::hash_password(&password)).await
+    lockout::argon2(move || secrets::hash_password(&password)).await
 }
 
 /// 422 on `field` unless `password` passes the strength rules; `what` names it in the message.
@@ -188,8 +186,9 @@ fn bad_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "bad-credentials", "wrong login or password")
 }
 
-/// Signs in with a login and password: a locked account is refused with the time left, a wrong
-/// password counts towards the lock-out, and every attempt is on the security record.
+/// Signs in with a login and password. The attempt counts towards the lock-out of this login
+/// from this address before the password is checked; a locked login is refused unchecked, known
+/// or not, and every attempt is on the security record. No connection is held while argon2 runs.
 /// `old_session` is the session id the browser brought, ended here.
 pub async fn sign_in(
     state: &AppState,
@@ -199,67 +198,40 @@ pub async fn sign_in(
 ) -> Result<SignedIn, ApiError> {
     throttle(&state.auth.login_limiter, ip, "too many sign-in attempts from this address")?;
     let login = body.login.trim().to_lowercase();
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let user = store::user_by_login(&mut c, &login).await?;
+    let user = store::user_by_login(&mut *state.db.pool().acquire().await.map_err(StoreError::from)?, &login).await?;
     let anon = actor(None, &login, ip);
-    if let Some(u) = &user
-        && let Some(until) = u.locked_until.filter(|t| *t > now_ms())
-    {
-        store::record(&mut c, "sign-in-refused", &anon, Some(u.id), json!({"reason": "locked"})).await?;
-        let wait = ((until - now_ms()) / 1000 + 1) as u64;
-        return Err(ApiError::too_many(
-            "account-locked",
-            "too many failed sign-ins: the account is locked for a while",
-            wait,
-        ));
-    }
-    // Verified even for an unknown login (against a dummy hash): the answer takes as long either way.
-    let (password, stored) = (body.password, user.as_ref().and_then(|u| u.password_hash.clone()));
-    let ok = blocking(move || secrets::verify_password(&password, stored.as_deref())).await.unwrap_or(false);
-    let Some(u) = user else {
-        store::record(&mut c, "sign-in-failed", &anon, None, json!({"reason": "unknown login"})).await?;
-        return Err(bad_credentials());
+    let attempt =
+        Attempt { purpose: lockout::SIGN_IN, login: &login, ip, actor: &anon, subject: user.as_ref().map(|u| u.id) };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let checked = lockout::check(state, &attempt, body.password, stored).await?;
+    let u = match user {
+        Some(u) if checked.ok && !u.disabled => u,
+        other => {
+            let reason = match other {
+                None => "unknown login",
+                Some(u) if u.disabled => "disabled",
+                Some(_) => "wrong password",
+            };
+            checked.fail(state, &attempt, reason).await?;
+            return Err(bad_credentials());
+        }
     };
-    if !ok || u.disabled {
-        record_failure(state, ip, &anon, &u, ok).await?;
-        return Err(bad_credentials());
-    }
-    let session = open_session(state, ip, old_session, &u).await?;
+    let session = open_session(state, ip, old_session, &u, &checked).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let org = store::org_index(&mut c).await?;
     let user = user_view(&mut c, u, &org, true).await?;
     Ok(SignedIn { user, session })
 }
 
-/// A refused sign-in of a known account, on the record. Only a wrong password counts towards
-/// the lock-out: a disabled account's owner who knows the password is not guessing.
-async fn record_failure(
+/// Opens a session for `u`, whose password `checked` proved. Session fixation: a new id at every
+/// sign-in, and the one the browser brought (`old`) is ended.
+async fn open_session(
     state: &AppState,
     ip: ClientIp,
-    anon: &Actor,
+    old: Option<&str>,
     u: &UserRow,
-    password_ok: bool,
-) -> Result<(), ApiError> {
-    let settings = &state.auth.settings;
-    let mut tx = state.db.write().await?;
-    let reason = if u.disabled { "disabled" } else { "wrong password" };
-    let locked = if password_ok {
-        None
-    } else {
-        let lock_ms = i64::from(settings.lockout_minutes) * 60_000;
-        store::record_login_failure(&mut tx, u.id, settings.lockout_threshold, lock_ms).await?
-    };
-    store::record(&mut tx, "sign-in-failed", anon, Some(u.id), json!({"reason": reason})).await?;
-    if let Some(until) = locked {
-        let detail = json!({"until": rfc3339(until), "source": ip.0.to_string()});
-        store::record(&mut tx, "account-locked", &Actor::system(), Some(u.id), detail).await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
-}
-
-/// Opens a session for `u`. Session fixation: a new id at every sign-in, and the one the browser
-/// brought (`old`) is ended.
-async fn open_session(state: &AppState, ip: ClientIp, old: Option<&str>, u: &UserRow) -> Result<Session, ApiError> {
+    checked: &Checked,
+) -> Result<Session, ApiError> {
     let id = secrets::new_token("cgs_");
     let csrf_token = secrets::new_token("");
     let expires_at = now_ms() + i64::from(state.auth.settings.session_max_hours) * 3_600_000;
@@ -268,7 +240,7 @@ async fn open_session(state: &AppState, ip: ClientIp, old: Option<&str>, u: &Use
         store::delete_session(&mut tx, &secrets::token_hash(old)).await?;
     }
     store::insert_session(&mut tx, &secrets::token_hash(&id), u.id, &csrf_token, expires_at, &ip.0.to_string()).await?;
-    store::record_login_success(&mut tx, u.id).await?;
+    checked.passed(&mut tx).await?;
     store::record(&mut tx, "sign-in", &actor(Some(u.id), &u.login, ip), Some(u.id), json!({})).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Session { id, csrf_token, expires_at })
@@ -299,9 +271,10 @@ pub async fn me(state: &AppState, p: &Principal) -> Result<Me, ApiError> {
     Ok(Me { user, csrf_token })
 }
 
-/// Changes the caller's password, given the current one. The caller's other sessions end: a
-/// password changed because it leaked must lock out whoever used it. The session making the
-/// change stays.
+/// Changes the caller's password, given the current one, which is checked as a sign-in's is:
+/// the same lock-out counter, so a stolen session cannot guess it faster. The caller's other
+/// sessions end and their API tokens are revoked, but those named in `keep_tokens`: a password
+/// changed because it leaked must lock out whoever used it. The session making the change stays.
 pub async fn change_password(
     state: &AppState,
     p: &Principal,
@@ -309,12 +282,17 @@ pub async fn change_password(
     body: PasswordBody,
 ) -> Result<(), ApiError> {
     strong_enough(&body.new_password, &p.login, "the new password", "new_password")?;
-    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let stored = store::user_by_id(&mut c, p.user_id).await?.and_then(|u| u.password_hash);
-    let (cur, new) = (body.current_password, body.new_password);
-    let (ok, hash) =
-        blocking(move || (secrets::verify_password(&cur, stored.as_deref()), secrets::hash_password(&new))).await?;
-    if !ok {
+    let stored = {
+        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+        live_tokens_named(&mut c, p.user_id, &body.keep_tokens).await?;
+        store::user_by_id(&mut c, p.user_id).await?.and_then(|u| u.password_hash)
+    };
+    let actor = p.actor(ip);
+    let attempt =
+        Attempt { purpose: lockout::PASSWORD_CHANGE, login: &p.login, ip, actor: &actor, subject: Some(p.user_id) };
+    let checked = lockout::check(state, &attempt, body.current_password, stored).await?;
+    if !checked.ok {
+        checked.fail(state, &attempt, "wrong password").await?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad-credentials",
@@ -322,6 +300,7 @@ pub async fn change_password(
         )
         .field("current_password"));
     }
+    let hash = hash_password(body.new_password).await?;
     let keep = match &p.credential {
         Credential::Session { id_hash, .. } => Some(id_hash.as_str()),
         Credential::ApiToken { .. } => None,
@@ -329,10 +308,35 @@ pub async fn change_password(
     let mut tx = state.db.write().await?;
     store::set_password(&mut tx, p.user_id, &hash, false).await?;
     let ended = store::delete_sessions_of(&mut tx, p.user_id, keep).await?;
-    store::record(&mut tx, "password-changed", &p.actor(ip), Some(p.user_id), json!({"other_sessions_ended": ended}))
-        .await?;
+    let revoked = store::revoke_tokens_of(&mut tx, p.user_id, Some(p.user_id), &body.keep_tokens).await?;
+    checked.passed(&mut tx).await?;
+    let detail = json!({"other_sessions_ended": ended, "tokens_revoked": revoked, "tokens_kept": body.keep_tokens});
+    store::record(&mut tx, "password-changed", &actor, Some(p.user_id), detail).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+/// 422 on the entry of `ids` that is not a live API token of `user`.
+async fn live_tokens_named(c: &mut store::Conn, user: i64, ids: &[i64]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let live: Vec<i64> = store::tokens_of(c, user)
+        .await?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
+        .map(|t| t.id)
+        .collect();
+    match ids.iter().position(|id| !live.contains(id)) {
+        None => Ok(()),
+        Some(i) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-token",
+            format!("you hold no live API token {} to keep", ids[i]),
+        )
+        .field(format!("keep_tokens[{i}]"))),
+    }
 }
 
 /// A citizen creates their own account, with a mobile number or e-mail address as the login,
@@ -437,6 +441,19 @@ pub async fn issue_token(
     let target = store::user_by_id(&mut tx, owner).await?.filter(|u| !u.disabled);
     if target.is_none() {
         return Err(ApiError::not_found("active account", &owner.to_string()));
+    }
+    if owner != p.user_id
+        && let Some(g) = store::grants_of(&mut tx, owner).await?.iter().find(|g| !g.role.is_machine_client())
+    {
+        // A person's token made by someone else would act in that person's name unseen.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-a-machine-client",
+            format!(
+                "the account holds the role {}: tokens are made for others only for machine clients' accounts (no role but publisher); its owner makes their own",
+                g.role
+            ),
+        ));
     }
     let info =
         store::insert_token(&mut tx, owner, name, &secrets::token_hash(&token), &token[..10], expires_at).await?;

@@ -264,33 +264,99 @@ pub async fn set_disabled(c: &mut Conn, user: i64, disabled: bool) -> Result<()>
     Ok(())
 }
 
-/// Counts a failed sign-in; locks the account for `lock_ms` once `threshold` failures follow
-/// each other. Returns the lock's end when this failure set it.
-pub async fn record_login_failure(c: &mut Conn, user: i64, threshold: u32, lock_ms: i64) -> Result<Option<i64>> {
-    let n: i64 =
-        sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-            .bind(user)
-            .fetch_one(&mut *c)
-            .await?
-            .get(0);
-    if threshold > 0 && n >= i64::from(threshold) {
-        let until = now_ms() + lock_ms;
-        sqlx::query("UPDATE users SET locked_until = $1, failed_logins = 0 WHERE id = $2")
-            .bind(until)
-            .bind(user)
-            .execute(&mut *c)
-            .await?;
-        return Ok(Some(until));
-    }
-    Ok(None)
+// ---- the lock-out ----
+
+/// The lock-out's key of a login: SHA-256 of it as typed (trimmed, lower-cased), whether an
+/// account has it or not.
+pub fn login_key(login: &str) -> String {
+    super::secrets::token_hash(&login.trim().to_lowercase())
 }
 
-pub async fn record_login_success(c: &mut Conn, user: i64) -> Result<()> {
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(user)
+/// The lock-out's rule: `threshold` attempts from one source, each within `lock_ms` of the one
+/// before, lock that source out of the login for `lock_ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct LockRule {
+    pub threshold: u32,
+    pub lock_ms: i64,
+}
+
+/// An attempt counted by [`reserve_attempt`], its password not yet checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Reserved {
+    /// The lock this attempt set, the last the threshold allowed: in force unless its password
+    /// proves right.
+    pub locks_until: Option<i64>,
+}
+
+/// Counts one attempt at `login_key`'s password from `source`, before the password is checked,
+/// in one statement: `Ok`, or `Err(until)` while the pair is locked. However many run at once,
+/// at most `rule.threshold` attempts are counted before the lock: the one that reaches it sets
+/// the lock, and the statement counts nothing while a lock is in force. An attempt that never
+/// reports back (the process died) stays counted, and the lock it may have set ends in time.
+pub async fn reserve_attempt(
+    c: &mut Conn,
+    login_key: &str,
+    source: &str,
+    rule: LockRule,
+) -> Result<std::result::Result<Reserved, i64>> {
+    let now = now_ms();
+    let until = now + rule.lock_ms;
+    // A count starts again after a lock ended, or after a quiet spell as long as a lock.
+    let restart = "(sign_in_attempts.locked_until IS NOT NULL AND sign_in_attempts.locked_until <= $4) \
+                   OR (sign_in_attempts.locked_until IS NULL AND sign_in_attempts.updated_at <= $7)";
+    let count = format!("CASE WHEN {restart} THEN 1 ELSE sign_in_attempts.attempts + 1 END");
+    let sql = format!(
+        "INSERT INTO sign_in_attempts (login_hash, source, attempts, locked_until, updated_at) VALUES ($1, $2, 1, $3, $4) \
+         ON CONFLICT (login_hash, source) DO UPDATE SET attempts = {count}, \
+         locked_until = CASE WHEN {count} >= $5 THEN $6 ELSE NULL END, updated_at = $4 \
+         WHERE sign_in_attempts.locked_until IS NULL OR sign_in_attempts.locked_until <= $4 RETURNING locked_until"
+    );
+    let counted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(login_key)
+        .bind(source)
+        .bind((rule.threshold <= 1).then_some(until))
+        .bind(now)
+        .bind(i64::from(rule.threshold))
+        .bind(until)
+        .bind(now - rule.lock_ms)
+        .fetch_optional(&mut *c)
+        .await?;
+    if let Some(r) = counted {
+        return Ok(Ok(Reserved { locks_until: r.get(0) }));
+    }
+    let locked: Option<i64> =
+        sqlx::query("SELECT locked_until FROM sign_in_attempts WHERE login_hash = $1 AND source = $2")
+            .bind(login_key)
+            .bind(source)
+            .fetch_optional(&mut *c)
+            .await?
+            .and_then(|r| r.get(0));
+    // Gone meanwhile (a success ended it): refused all the same, for a second.
+    Ok(Err(locked.unwrap_or(now + 1000)))
+}
+
+/// Forgets the attempts at `login_key` from `source` (a password proved right there), or from
+/// every source (an admin's reset).
+pub async fn clear_attempts(c: &mut Conn, login_key: &str, source: Option<&str>) -> Result<()> {
+    sqlx::query("DELETE FROM sign_in_attempts WHERE login_hash = $1 AND ($2 IS NULL OR source = $2)")
+        .bind(login_key)
+        .bind(source)
         .execute(&mut *c)
         .await?;
     Ok(())
+}
+
+/// Drops the counts that no longer count: no lock in force, no attempt for `quiet_ms`.
+pub async fn purge_sign_in_attempts(db: &Db, quiet_ms: i64) -> Result<u64> {
+    let now = now_ms();
+    Ok(sqlx::query(
+        "DELETE FROM sign_in_attempts WHERE (locked_until IS NULL OR locked_until <= $1) AND updated_at <= $2",
+    )
+    .bind(now)
+    .bind(now - quiet_ms)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
 }
 
 pub async fn grants_of(c: &mut Conn, user: i64) -> Result<Vec<Grant>> {
@@ -571,16 +637,16 @@ pub async fn touch_token(c: &mut Conn, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Revokes every live token of a user (after a password reset: whoever had the account may have
-/// made some); how many.
-pub async fn revoke_tokens_of(c: &mut Conn, user: i64, by: Option<i64>) -> Result<u64> {
-    Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE user_id = $3 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(by)
-        .bind(user)
-        .execute(&mut *c)
-        .await?
-        .rows_affected())
+/// Revokes every live token of a user but those in `keep` (after a password change or reset:
+/// whoever had the account may have made some); how many.
+pub async fn revoke_tokens_of(c: &mut Conn, user: i64, by: Option<i64>, keep: &[i64]) -> Result<u64> {
+    // Numbers only: the list is safe to write into the statement.
+    let kept: Vec<String> = keep.iter().map(i64::to_string).collect();
+    let except = if kept.is_empty() { String::new() } else { format!(" AND id NOT IN ({})", kept.join(",")) };
+    let sql = format!(
+        "UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE user_id = $3 AND revoked_at IS NULL{except}"
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms()).bind(by).bind(user).execute(&mut *c).await?.rows_affected())
 }
 
 pub async fn revoke_token(c: &mut Conn, id: i64, by: i64) -> Result<bool> {

@@ -610,21 +610,6 @@ async fn a_new_session_at_every_sign_in_the_brought_one_ended_and_sign_out_ends_
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_secure_by_default() {
-    let app = App::spawn_with(&[], |s| s.auth.cookie_secure = true).await;
-    let r = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"login": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set.contains("; Secure") && set.contains("HttpOnly"), "{set}");
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn a_change_through_a_session_needs_its_csrf_token() {
     let app = App::spawn(&[]).await;
     let s = app.sign_in("admin", ADMIN_PASSWORD).await;
@@ -716,13 +701,7 @@ async fn repeated_failures_lock_the_account_and_one_address_is_rate_limited() {
         assert_eq!((s, e["error"]["code"].as_str()), (401, Some("bad-credentials")));
     }
     // Locked: even the right password is refused until the lock ends.
-    let r = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"login": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let r = login_response(&app, "admin", ADMIN_PASSWORD, None).await;
     assert_eq!(r.status().as_u16(), 429);
     let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((800..=900).contains(&wait), "15 minutes: {wait}");
@@ -1101,5 +1080,272 @@ async fn an_admin_makes_a_token_for_a_machine_clients_account_from_a_session_onl
     let (_, events) = admin.get(&format!("/api/v1/security-events?kind=token-created&subject={id}")).await;
     assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
     assert_eq!(events["events"][0]["actor"], "admin");
+    app.stop().await;
+}
+
+/// How many passwords the server has checked against a stored hash for `purpose` (`sign-in`,
+/// `password-change`), from its `/metrics`.
+async fn verifications(app: &App, purpose: &str) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("casegrid_password_verifications_total{{purpose=\"{purpose}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// One sign-in attempt, from `source` (sent as `X-Forwarded-For`, which the server must trust).
+async fn login_response(app: &App, login: &str, password: &str, source: Option<&str>) -> reqwest::Response {
+    let mut rb = app.client.post(app.url("/api/v1/auth/login")).json(&json!({"login": login, "password": password}));
+    if let Some(ip) = source {
+        rb = rb.header("x-forwarded-for", ip);
+    }
+    rb.send().await.unwrap()
+}
+
+/// [`login_response`]'s status, `Retry-After` and body.
+async fn attempt(app: &App, login: &str, password: &str, source: Option<&str>) -> (u16, Option<u64>, Value) {
+    let r = login_response(app, login, password, source).await;
+    let status = r.status().as_u16();
+    let wait = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+    (status, wait, r.json().await.unwrap_or_default())
+}
+
+/// Sign-ins of `(login, password)`, all at once; each answer's status and error code.
+async fn all_at_once(app: &App, attempts: Vec<(String, String)>) -> Vec<(u16, String)> {
+    let mut set = tokio::task::JoinSet::new();
+    for (login, password) in attempts {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        set.spawn(async move {
+            let r = client.post(url).json(&json!({"login": login, "password": password})).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or_default();
+            (status, body["error"]["code"].as_str().unwrap_or("").to_string())
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_parallel_wrong_passwords_are_checked_at_most_five_times_before_the_lock() {
+    let app = App::spawn(&[]).await;
+    let (_, me) = app.get("/api/v1/auth/me").await;
+    let tester = me["user"]["id"].as_i64().unwrap();
+    let before = verifications(&app, "sign-in").await;
+    let guesses = (0..50).map(|i| ("tester".to_string(), format!("wrong-guess-{i:02}"))).collect();
+    let answers = all_at_once(&app, guesses).await;
+    let wrong = answers.iter().filter(|a| *a == &(401, "bad-credentials".to_string())).count();
+    let locked = answers.iter().filter(|a| *a == &(429, "account-locked".to_string())).count();
+    assert_eq!(wrong + locked, 50, "only refusals, no server error: {answers:?}");
+    let checked = verifications(&app, "sign-in").await - before;
+    assert!((1..=5).contains(&checked), "{checked} guesses were checked against the hash: {answers:?}");
+    assert_eq!(checked, wrong as u64, "every guess checked was answered as wrong, the others as locked");
+    // The security log tells the same: five failures, one lock, the rest refused unchecked.
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let count = |kind: &'static str| {
+        let admin = &admin;
+        async move {
+            let (_, ev) = admin.get(&format!("/api/v1/security-events?kind={kind}&subject={tester}&limit=1000")).await;
+            ev["events"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("sign-in-failed").await, wrong);
+    assert_eq!(count("account-locked").await, 1);
+    assert_eq!(count("sign-in-refused").await, locked);
+    // Locked: the right password is not even checked.
+    let before = verifications(&app, "sign-in").await;
+    let (s, _, e) = attempt(&app, "tester", "Staff-pw-2026-xy", None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (429, Some("account-locked")));
+    assert_eq!(verifications(&app, "sign-in").await, before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_officers_signing_in_at_once_all_get_in() {
+    let app = App::spawn(&[]).await;
+    // A shift change: a hundred accounts, made underneath the API (one hash: argon2 is slow on purpose).
+    let db = app.db().await;
+    let hash = casegrid::auth::secrets::hash_password("Shift-change-2026");
+    let mut tx = db.write().await.unwrap();
+    for i in 0..100 {
+        let login = format!("shift-{i:03}");
+        let new = casegrid::auth::store::NewUser {
+            login: &login,
+            display_name: "值班执法队员",
+            email: None,
+            phone: None,
+            password_hash: &hash,
+            must_change_password: false,
+        };
+        casegrid::auth::store::insert_user(&mut tx, &new).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    db.close().await;
+    let started = std::time::Instant::now();
+    let answers =
+        all_at_once(&app, (0..100).map(|i| (format!("shift-{i:03}"), "Shift-change-2026".to_string())).collect()).await;
+    println!("100 parallel sign-ins: {:.1} s", started.elapsed().as_secs_f64());
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(refused.is_empty(), "{} of 100 were refused: {refused:?}", refused.len());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_locked_login_answers_as_an_unknown_one_and_the_officer_still_signs_in_from_elsewhere() {
+    let app = App::spawn_with(&[], |s| s.auth.trust_forwarded_for = true).await;
+    let (attacker, office) = (Some("203.0.113.7"), Some("198.51.100.20"));
+    let mut answers = Vec::new();
+    for login in ["tester", "nobody-here"] {
+        let before = verifications(&app, "sign-in").await;
+        let mut seen = Vec::new();
+        for i in 0..5 {
+            seen.push(attempt(&app, login, &format!("wrong-guess-{i}"), attacker).await);
+        }
+        // Each guess, real login or not, costs one argon2 verification and gets the same answer.
+        assert_eq!(verifications(&app, "sign-in").await - before, 5, "{login}");
+        assert!(seen.iter().all(|a| *a == seen[0] && a.0 == 401), "{login}: {seen:?}");
+        let (s, wait, body) = attempt(&app, login, "wrong-guess-5", attacker).await;
+        assert_eq!(verifications(&app, "sign-in").await - before, 5, "{login}: a locked login checks nothing");
+        assert!(wait.is_some_and(|w| (800..=900).contains(&w)), "{login}: {wait:?}");
+        answers.push((seen[0].clone(), (s, body)));
+    }
+    assert_eq!(answers[0], answers[1], "a real account and an unknown login answer alike, locked or not");
+    assert_eq!(answers[0].1.0, 429);
+    assert_eq!(answers[0].1.1["error"]["code"], "account-locked");
+
+    // The lock holds where the guesses came from: there, even the right password is refused…
+    let (s, _, _) = attempt(&app, "tester", "Staff-pw-2026-xy", attacker).await;
+    assert_eq!(s, 429);
+    // …but the officer at the office signs in, and that does not lift the attacker's lock.
+    let (s, _, body) = attempt(&app, "tester", "Staff-pw-2026-xy", office).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(attempt(&app, "tester", "Staff-pw-2026-xy", attacker).await.0, 429);
+    // An admin's password reset lifts every lock of the account.
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let (_, me) = app.get("/api/v1/auth/me").await;
+    let (s, reset) = admin.post(&format!("/api/v1/users/{}/reset-password", me["user"]["id"]), Value::Null).await;
+    assert_eq!(s, 200, "{reset}");
+    let otp = reset["one_time_password"].as_str().unwrap();
+    assert_eq!(attempt(&app, "tester", otp, attacker).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_mints_tokens_only_for_accounts_that_hold_machine_client_roles_alone() {
+    let app = App::spawn(&[]).await;
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let accounts = [
+        ("bridge-none", json!([]), true),
+        ("bridge-pub", json!([{"role": "publisher", "domain": "housing"}]), true),
+        ("a-officer", json!([{"role": "officer", "team": "TEST-T"}]), false),
+        ("a-lead", json!([{"role": "team-lead", "team": "TEST-T"}]), false),
+        ("a-legal", json!([{"role": "legal-reviewer"}]), false),
+        ("a-leader", json!([{"role": "leader", "department": "TEST"}]), false),
+        ("a-disp", json!([{"role": "dispatcher"}]), false),
+        ("a-admin", json!([{"role": "admin"}]), false),
+        ("a-citizen", json!([{"role": "citizen"}]), false),
+        (
+            "pub-officer",
+            json!([{"role": "publisher", "domain": "housing"}, {"role": "officer", "team": "TEST-T"}]),
+            false,
+        ),
+    ];
+    for (login, roles, allowed) in accounts {
+        let (s, u) = admin.post("/api/v1/users", json!({"login": login, "display_name": "账户", "roles": roles})).await;
+        assert_eq!(s, 201, "{u}");
+        let (s, e) = admin.post(&format!("/api/v1/users/{}/tokens", u["id"]), json!({"name": "job"})).await;
+        if allowed {
+            assert_eq!(s, 201, "{login}: {e}");
+        } else {
+            assert_eq!((s, e["error"]["code"].as_str()), (403, Some("not-a-machine-client")), "{login}: {e}");
+        }
+    }
+    // An admin's own tokens are theirs to make, through either route.
+    let (_, me) = admin.get("/api/v1/auth/me").await;
+    assert_eq!(admin.post(&format!("/api/v1/users/{}/tokens", me["user"]["id"]), json!({"name": "own"})).await.0, 201);
+    let (_, events) = admin.get("/api/v1/security-events?kind=token-created&limit=100").await;
+    let by_admin = events["events"].as_array().unwrap().iter().filter(|e| e["actor"] == "admin").count();
+    assert_eq!(by_admin, 3, "{events}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_the_tokens_not_kept_and_a_wrong_current_password_counts_towards_the_lock() {
+    let app = App::spawn(&[]).await;
+    let tester = app.sign_in("tester", "Staff-pw-2026-xy").await;
+    let laptop = tester.new_token("laptop").await;
+    let (_, ci) = tester.post("/api/v1/tokens", json!({"name": "ci"})).await;
+    let (ci, ci_id) = (ci["token"].as_str().unwrap().to_string(), ci["info"]["id"].as_i64().unwrap());
+    let change = |current: &str, new: &str, keep: Value| json!({"current_password": current, "new_password": new, "keep_tokens": keep});
+    // Only live tokens of one's own can be kept.
+    let (s, e) =
+        tester.post("/api/v1/auth/password", change("Staff-pw-2026-xy", "Second-pw-2026", json!([ci_id, 99999]))).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+        (422, Some("unknown-token"), Some("keep_tokens[1]"))
+    );
+    let (s, e) =
+        tester.post("/api/v1/auth/password", change("Staff-pw-2026-xy", "Second-pw-2026", json!([ci_id]))).await;
+    assert_eq!(s, 204, "{e}");
+    for revoked in [&laptop, &app.token] {
+        let (s, e) = app.with_token(revoked).get("/api/v1/auth/me").await;
+        assert_eq!((s, e["error"]["code"].as_str()), (401, Some("invalid-token")));
+    }
+    assert_eq!(app.with_token(&ci).get("/api/v1/auth/me").await.0, 200, "the token named to keep works");
+    assert_eq!(tester.get("/api/v1/auth/me").await.0, 200, "the session making the change stays");
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let (_, ev) = admin.get("/api/v1/security-events?kind=password-changed&limit=10").await;
+    let detail = &ev["events"].as_array().unwrap().iter().find(|e| e["actor"] == "tester").unwrap()["detail"];
+    assert_eq!(detail["tokens_revoked"], 2, "{ev}");
+    // Without `keep_tokens`, every token goes.
+    let (s, _) = tester
+        .post("/api/v1/auth/password", json!({"current_password": "Second-pw-2026", "new_password": "Third-pw-2026"}))
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(app.with_token(&ci).get("/api/v1/auth/me").await.0, 401);
+
+    // Guessing the current password through a stolen session costs what guessing at sign-in does.
+    let before = verifications(&app, "password-change").await;
+    for i in 0..5 {
+        let (s, e) =
+            tester.post("/api/v1/auth/password", change(&format!("guess-{i}-pw"), "Fourth-pw-2026", json!([]))).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+            (422, Some("bad-credentials"), Some("current_password"))
+        );
+    }
+    assert_eq!(verifications(&app, "password-change").await - before, 5);
+    let (s, e) = tester.post("/api/v1/auth/password", change("Third-pw-2026", "Fourth-pw-2026", json!([]))).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (429, Some("account-locked")), "{e}");
+    assert_eq!(verifications(&app, "password-change").await - before, 5, "locked: nothing checked");
+    // The same counter as sign-in's: from this address the account is locked there too.
+    assert_eq!(attempt(&app, "tester", "Third-pw-2026", None).await.0, 429);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_by_default_and_a_host_cookie() {
+    let app = App::spawn_with(&[], |s| s.auth.cookie_secure = true).await;
+    let r = login_response(&app, "admin", ADMIN_PASSWORD, None).await;
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_string();
+    let value = set.strip_prefix("__Host-cg_session=").expect(&set).split(';').next().unwrap().to_string();
+    assert!(set.contains("; Secure") && set.contains("; Path=/;") && set.contains("HttpOnly"), "{set}");
+    assert!(!set.to_lowercase().contains("domain="), "{set}");
+    let me = |cookie: String| {
+        let r = app.client.get(app.url("/api/v1/auth/me")).header("cookie", cookie);
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(me(format!("__Host-cg_session={value}")).await, 200);
+    // A cookie without the prefix (which a sibling host or plain HTTP could have set) is not read.
+    assert_eq!(me(format!("cg_session={value}")).await, 401);
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .header("cookie", format!("__Host-cg_session={value}"))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-cg_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
     app.stop().await;
 }
