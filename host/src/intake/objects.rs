@@ -169,8 +169,8 @@ impl S3 {
             base.set_host(Some(&host))
                 .map_err(|e| anyhow::anyhow!("intake.objects: `{host}` is not a host name: {e}"))?;
         }
-        let http =
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(settings.timeout_seconds)).build()?;
+        // A redirect is refused like any other answer that is not a success (`refusal`).
+        let http = crate::outbound::client(std::time::Duration::from_secs(settings.timeout_seconds))?;
         Ok(Self { settings, base, http })
     }
 
@@ -229,6 +229,9 @@ impl S3 {
 /// What the store said when it refused: its `<Code>` and status.
 async fn refusal(what: &str, resp: reqwest::Response) -> std::io::Error {
     let status = resp.status();
+    if status.is_redirection() {
+        return std::io::Error::other(format!("object store refused {what}: {}", crate::outbound::refusal("it", &resp)));
+    }
     let body = resp.text().await.unwrap_or_default();
     let code = body.split_once("<Code>").and_then(|(_, r)| r.split_once("</Code>")).map(|(c, _)| c).unwrap_or("");
     let kind = match status.as_u16() {
