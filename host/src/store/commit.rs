@@ -76,8 +76,13 @@ async fn run(url: String, pragmas: &'static [&'static str], mut rx: mpsc::Receiv
         };
         match c {
             Ok(mut c) => {
-                // A connection whose batch failed is not trusted again: the next batch connects anew.
-                if write(&mut c, jobs).await {
+                // A task of its own: a job that panics fails its batch (each caller hears an error),
+                // not the writer. A connection whose batch failed is not trusted again.
+                let batch = tokio::spawn(async move {
+                    let ok = write(&mut c, jobs).await;
+                    (c, ok)
+                });
+                if let Ok((c, true)) = batch.await {
                     conn = Some(c);
                 }
             }
@@ -174,7 +179,8 @@ impl Db {
             })
         });
         let (done, finished) = oneshot::channel();
-        let gone = || StoreError::Db(sqlx::Error::PoolClosed);
+        let gone =
+            || StoreError::Db(sqlx::Error::Protocol("the database writer stopped before this write committed".into()));
         committer.jobs.send(Job { work, done }).await.map_err(|_| gone())?;
         finished.await.map_err(|_| gone())??;
         value_rx.await.map_err(|_| gone())
@@ -220,6 +226,18 @@ mod tests {
             .unwrap();
         assert_eq!(writer, 2);
         drop(c);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A job that panics fails its own batch, not the writer: the next write is committed.
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+        let (db, dir) = scratch("panic").await;
+        let boom =
+            db.batched(|_c| Box::pin(async move { if true { panic!("a bug in a job") } else { Ok(0i64) } })).await;
+        assert!(boom.is_err());
+        assert_eq!(put(&db, "after".into()).await.unwrap(), 1);
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
