@@ -4,13 +4,13 @@
 //! differ, code asks [`Db::backend`]. Times are stored as Unix milliseconds (`BIGINT`), dates as
 //! `YYYY-MM-DD` text, so that both backends compare them the same way.
 
-mod commit;
 pub mod dialect;
 mod migrate;
 
-pub use commit::BoxFuture;
-
 pub use dialect::{Dialect, Lock};
+
+mod commit;
+pub use commit::BoxFuture;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
