@@ -544,7 +544,8 @@ pub async fn plugin_publish(
         )
         .part("signature", reqwest::multipart::Part::text(serde_json::to_string(&doc)?).mime_str("application/json")?);
     let url = format!("{}/api/v1/plugins", server.trim_end_matches('/'));
-    let res = reqwest::Client::new()
+    // The token goes to the server named, never where a redirect points.
+    let res = crate::outbound::client(std::time::Duration::from_secs(300))?
         .post(&url)
         .bearer_auth(token)
         .multipart(form)
@@ -552,6 +553,9 @@ pub async fn plugin_publish(
         .await
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let status = res.status();
+    if status.is_redirection() {
+        anyhow::bail!("{url}: {}", crate::outbound::refusal("the server", &res));
+    }
     let body: serde_json::Value = res.json().await.unwrap_or_default();
     if status.is_success() {
         let created = body["created"].as_bool().unwrap_or(false);

@@ -303,10 +303,22 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     routed.note.validated_by = validated_by;
     let mut c = service::conn(state).await?;
     let a = assign(intake, &mut c, &plugins, &routed, env.at, now).await?;
+    // Nothing more is read: the connection goes back before the files are written and committed.
+    drop(c);
     // Files first, then one transaction; the files are taken back when the transaction fails.
     let rows = put_files(intake, &uploads, &keys).await?;
     let report = report_row(&origin, &r, env, &routed, &a, &code, now);
-    let id = match store_new(state, &mut c, &origin, &report, &rows, &routed.note, &a.reason).await {
+    let filed = Filed {
+        actor: origin.actor,
+        open311_key: origin.open311_key,
+        report,
+        files: rows.clone(),
+        how: routed.note.how,
+        reason: routed.note.reason.clone(),
+        validated_by: routed.note.validated_by.clone(),
+        assigned: a.reason.clone(),
+    };
+    let id = match store_new(state, filed).await {
         Ok(id) => id,
         Err(e) => {
             take_back(intake, &rows).await;
@@ -722,31 +734,45 @@ fn report_row(
     }
 }
 
-async fn store_new(
-    state: &AppState,
-    c: &mut Conn,
-    origin: &Origin,
-    r: &ReportRow,
-    files: &[AttachmentRow],
-    routing: &RoutingNote,
-    assigned: &str,
-) -> Result<i64, ApiError> {
-    let mut tx = state.db.write_on(c).await?;
-    let id = store::insert(&mut tx, r, origin.open311_key).await.map_err(|e| match e {
+/// What the commit writes of a new report, owned: the database's writer task may write it,
+/// together with other reports ([`crate::store::Db::batched`]).
+struct Filed {
+    actor: Actor,
+    open311_key: Option<i64>,
+    report: ReportRow,
+    files: Vec<AttachmentRow>,
+    /// The routing note: how, why, and which plugin version checked the form.
+    how: &'static str,
+    reason: String,
+    validated_by: Option<String>,
+    /// Why this team.
+    assigned: String,
+}
+
+/// Writes the report, its attachments, its timeline and its messages in one transaction, and
+/// returns once that is committed (on SQLite, to disk: `synchronous = FULL`).
+async fn store_new(state: &AppState, filed: Filed) -> Result<i64, ApiError> {
+    let intake = state.intake.clone();
+    let stored = state.db.batched(move |tx| Box::pin(async move { write_new(tx, &intake.notify, &filed).await }));
+    stored.await.map_err(|e| match e {
+        // Two reports drew the same tracking code: this one is not stored.
         StoreError::Conflict(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "please send the report again")
         }
         other => other.into(),
-    })?;
-    for f in files {
-        store::add_attachment(&mut tx, id, f).await?;
-    }
+    })
+}
+
+async fn write_new(tx: &mut Conn, notify: &NotifySettings, f: &Filed) -> Result<i64, StoreError> {
+    let (r, files) = (&f.report, &f.files);
+    let id = store::insert(tx, r, f.open311_key).await?;
+    store::add_attachments(tx, id, files).await?;
     let kind = if r.status == "dispatched" { "dispatched" } else { "triage" };
     let system = Actor::system();
     let events = [
         store::NewEvent {
             kind: "received",
-            actor: &origin.actor,
+            actor: &f.actor,
             public: true,
             note: None,
             detail: json!({"source": r.source, "attachments": files.len()}),
@@ -755,24 +781,23 @@ async fn store_new(
             kind: "routed",
             actor: &system,
             public: false,
-            note: Some(&routing.reason),
+            note: Some(&f.reason),
             // Which version of the domain's plugin checked the report form (none: the domain is in
             // manual mode, or the report waits in triage).
-            detail: json!({"how": routing.how, "domain": r.domain, "category": r.category, "validated_by": routing.validated_by}),
+            detail: json!({"how": f.how, "domain": r.domain, "category": r.category, "validated_by": f.validated_by}),
         },
         store::NewEvent {
             kind,
             actor: &system,
             public: true,
             note: None,
-            detail: json!({"team_id": r.team_id, "reason": assigned}),
+            detail: json!({"team_id": r.team_id, "reason": f.assigned}),
         },
     ];
-    store::add_events(&mut tx, id, &events).await?;
+    store::add_events(tx, id, &events).await?;
     let mut stored = r.clone();
     stored.id = id;
-    announce(&mut tx, &state.intake.notify, &stored, kind).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    announce(tx, notify, &stored, kind).await?;
     Ok(id)
 }
 

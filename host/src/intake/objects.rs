@@ -33,6 +33,11 @@ impl LocalFiles {
     }
 }
 
+/// Makes the names in `dir` durable (a rename or a new file is in the directory, not the file).
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
 /// Keys are ours (`2026/11/<random>`), but a path or URL is only ever built from plain segments.
 fn check_key(key: &str) -> std::io::Result<()> {
     let ok = !key.is_empty()
@@ -64,14 +69,26 @@ pub fn unavailable(e: std::io::Error) -> crate::api_error::ApiError {
 
 #[async_trait::async_trait]
 impl ObjectStore for LocalFiles {
+    /// On disk when it returns, file and name (fsync of both): the report that names it is
+    /// committed after, so a power cut keeps both or neither.
     async fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
         let path = self.path(key)?;
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let fresh = !tokio::fs::try_exists(&dir).await?;
+        tokio::fs::create_dir_all(&dir).await?;
         let tmp = path.with_extension("part");
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        f.write_all(bytes).await?;
+        f.sync_all().await?;
+        drop(f);
+        tokio::fs::rename(&tmp, &path).await?;
+        sync_dir(&dir).await?;
+        match dir.parent() {
+            // A directory made now (a new month) is named in its parent's.
+            Some(parent) if fresh => sync_dir(parent).await,
+            _ => Ok(()),
+        }
     }
 
     async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
@@ -169,8 +186,8 @@ impl S3 {
             base.set_host(Some(&host))
                 .map_err(|e| anyhow::anyhow!("intake.objects: `{host}` is not a host name: {e}"))?;
         }
-        let http =
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(settings.timeout_seconds)).build()?;
+        // A redirect is refused like any other answer that is not a success (`refusal`).
+        let http = crate::outbound::client(std::time::Duration::from_secs(settings.timeout_seconds))?;
         Ok(Self { settings, base, http })
     }
 
@@ -229,6 +246,12 @@ impl S3 {
 /// What the store said when it refused: its `<Code>` and status.
 async fn refusal(what: &str, resp: reqwest::Response) -> std::io::Error {
     let status = resp.status();
+    if status.is_redirection() {
+        return std::io::Error::other(format!(
+            "object store refused {what}: {}",
+            crate::outbound::refusal("it", &resp)
+        ));
+    }
     let body = resp.text().await.unwrap_or_default();
     let code = body.split_once("<Code>").and_then(|(_, r)| r.split_once("</Code>")).map(|(c, _)| c).unwrap_or("");
     let kind = match status.as_u16() {

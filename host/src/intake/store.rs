@@ -314,19 +314,26 @@ pub struct AttachmentRow {
     pub sha256: String,
 }
 
-pub async fn add_attachment(c: &mut Conn, report: i64, a: &AttachmentRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO attachments (report_id, object_key, file_name, media_type, size_bytes, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(report)
-    .bind(&a.object_key)
-    .bind(&a.file_name)
-    .bind(&a.media_type)
-    .bind(a.size_bytes)
-    .bind(&a.sha256)
-    .bind(now_ms())
-    .execute(&mut *c)
-    .await?;
+/// Writes a report's attachment rows in one statement.
+pub async fn add_attachments(c: &mut Conn, report: i64, files: &[AttachmentRow]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..files.len())
+        .map(|i| {
+            let b = 3 + i * 5;
+            format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", b, b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO attachments (report_id, object_key, file_name, media_type, size_bytes, sha256, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(report).bind(now_ms());
+    for a in files {
+        q = q.bind(&a.object_key).bind(&a.file_name).bind(&a.media_type).bind(a.size_bytes).bind(&a.sha256);
+    }
+    q.execute(&mut *c).await?;
     Ok(())
 }
 

@@ -251,7 +251,7 @@ async fn settle(
 
 /// Delivers due messages until the process ends.
 pub async fn worker(db: Db, settings: NotifySettings, name: String) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match crate::outbound::client(Duration::from_secs(10)) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "the notification worker cannot start");
@@ -329,7 +329,7 @@ async fn sms(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -
         req = req.header(k, v.expose());
     }
     let r = req.send().await.map_err(|e| e.to_string())?;
-    if r.status().is_success() { Ok(()) } else { Err(format!("the gateway answered {}", r.status())) }
+    if r.status().is_success() { Ok(()) } else { Err(crate::outbound::refusal("the gateway", &r)) }
 }
 
 async fn webhook(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
@@ -349,7 +349,7 @@ async fn webhook(client: &reqwest::Client, settings: &NotifySettings, m: &Claime
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if r.status().is_success() { Ok(()) } else { Err(format!("the receiver answered {}", r.status())) }
+    if r.status().is_success() { Ok(()) } else { Err(crate::outbound::refusal("the receiver", &r)) }
 }
 
 #[cfg(test)]

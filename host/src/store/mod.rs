@@ -10,6 +10,9 @@ mod migrate;
 
 pub use dialect::{Dialect, Lock};
 
+mod commit;
+pub use commit::BoxFuture;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
@@ -32,7 +35,20 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     dialect: &'static dyn Dialect,
+    /// SQLite's writer task for [`Db::batched`] (group commit); none on PostgreSQL.
+    committer: Option<commit::Committer>,
 }
+
+/// Every SQLite connection's settings. WAL lets readers go on while one writer commits, and with
+/// `synchronous = FULL` a commit returns only once the WAL is on disk: a report acknowledged is
+/// kept through a power cut or an OS crash (`NORMAL` could lose the last commits). A writer waits
+/// for the lock rather than failing at once.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,7 +88,7 @@ impl Db {
                     .connect(u)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL ({}): {e}", redact_url(u)))?;
-                Db { pool, backend: Backend::Postgres, dialect: &dialect::Postgres }
+                Db { pool, backend: Backend::Postgres, dialect: &dialect::Postgres, committer: None }
             }
             Some(u) if u.starts_with("sqlite:") => Self::sqlite(u).await?,
             Some(u) => anyhow::bail!("database_url must start with postgres:// or sqlite: (got {})", redact_url(u)),
@@ -94,19 +110,19 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    // WAL lets readers go on while one writer commits; a writer waits for the
-                    // lock rather than failing at once.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    for p in SQLITE_PRAGMAS {
+                        conn.execute(*p).await?;
+                    }
                     Ok(())
                 })
             })
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
-        Ok(Db { pool, backend: Backend::Sqlite, dialect: &dialect::Sqlite })
+        // An in-memory database is one per connection: the writer could not share it.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let committer = (!in_memory).then(|| commit::Committer::start(url.to_string(), SQLITE_PRAGMAS));
+        Ok(Db { pool, backend: Backend::Sqlite, dialect: &dialect::Sqlite, committer })
     }
 
     pub fn backend(&self) -> Backend {
