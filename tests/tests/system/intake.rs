@@ -583,3 +583,185 @@ async fn of_two_changes_made_at_once_the_later_is_refused_and_nothing_is_lost() 
     db.close().await;
     app.stop().await;
 }
+
+/// One multipart body of `parts` (name, file name and media type for a file, bytes), and its
+/// content type.
+fn multipart_body(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>) {
+    const B: &str = "casegrid-hostile-boundary";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{B}\r\n").as_bytes());
+        match file {
+            Some((file_name, media_type)) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {media_type}\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={B}"), body)
+}
+
+/// The three hostile bodies of about 90 MiB each, within the route's 91 MiB: a `report` part of
+/// 89 MiB (one attribute, a long array), a `report` part whose attributes are millions of keys, and
+/// nine photos of 10 MiB with the report last, so that every photo must be read before it.
+fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
+    const MIB: usize = 1 << 20;
+    let head = r#"{"description":"楼顶违章搭建彩钢房","address":"湖滨路1号","attributes":"#;
+    let mut array = format!("{head}{{\"a\":[");
+    while array.len() < 89 * MIB {
+        array.push_str("0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,");
+    }
+    array.push_str("0]}}");
+    let mut keys = format!("{head}{{");
+    let mut n = 0u64;
+    while keys.len() < 89 * MIB {
+        keys.push_str(&format!("\"k{n}\":{{}},"));
+        n += 1;
+    }
+    keys.push_str("\"end\":0}}");
+    let report = json!({"description": "楼顶违章搭建彩钢房，附照片", "address": "湖滨路1号"}).to_string();
+    let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    photo.resize(10 * MIB - 1024, 0x55);
+    let mut parts: Vec<(&str, Option<(&str, &str)>, &[u8])> =
+        (0..9).map(|_| ("photos", Some(("roof.jpg", "image/jpeg")), photo.as_slice())).collect();
+    parts.push(("report", None, report.as_bytes()));
+    [
+        multipart_body(&[("report", None, array.as_bytes())]),
+        multipart_body(&[("report", None, keys.as_bytes())]),
+        multipart_body(&parts),
+    ]
+    .into()
+}
+
+/// `VmRSS` or `VmHWM` of process `pid`, in bytes.
+fn vm(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix(" kB")?.trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// H1: ten hostile multipart bodies of about 90 MiB at once (a huge `report` part, huge
+/// attributes, many photos) cannot make an anonymous caller's server grow past 1 GiB: the real
+/// binary is started with `serve`, so the resident set measured is the server's alone. Every
+/// report answered 201 is stored, and a normal report is taken afterwards.
+#[tokio::test]
+async fn ten_hostile_ninety_mib_uploads_at_once_keep_the_server_under_one_gib_and_answering() {
+    use casegrid_tests::{TempDir, casegrid_bin};
+    const GIB: u64 = 1 << 30;
+    let (data, plugins) = (TempDir::new("hostile-upload"), TempDir::new("hostile-upload-plugins"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(casegrid_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--plugins"])
+        .arg(&plugins.0)
+        .arg("--data")
+        .arg(&data.0)
+        .env_remove("CASEGRID_DATABASE_URL")
+        .env("CASEGRID_AUTH__BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let normal = json!({"description": "楼顶违章搭建彩钢房", "address": "湖滨路1号"});
+    let mut up = false;
+    for _ in 0..600 {
+        if let Ok(r) = client.post(format!("{base}/api/v1/reports")).json(&normal).send().await {
+            assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server did not come up");
+    let before = vm(pid, "VmRSS");
+
+    // A watchdog keeps a runaway server from taking the machine with it: over 3 GiB it is killed.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (child, done) = (child.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let rss = vm(pid, "VmRSS");
+                peak = peak.max(rss);
+                if rss > 3 * GIB {
+                    let _ = child.lock().unwrap().kill();
+                    return (peak, true);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            (peak, false)
+        })
+    };
+    let bodies = hostile_bodies();
+    let started = std::time::Instant::now();
+    let sent: Vec<_> = (0..10)
+        .map(|i| {
+            let (ct, body) = bodies[i % bodies.len()].clone();
+            let (client, url) = (client.clone(), format!("{base}/api/v1/reports"));
+            tokio::spawn(async move {
+                let r = client.post(url).header("content-type", ct).body(body).send().await;
+                match r {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let retry = r.headers().get("retry-after").is_some();
+                        (i, Some(status), retry, r.text().await.unwrap_or_default())
+                    }
+                    // The server may answer before the body is all sent and close: that refusal
+                    // reaches the client as a reset.
+                    Err(e) => (i, None, false, e.to_string()),
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sent {
+        answers.push(s.await.unwrap());
+    }
+    let flood = started.elapsed();
+    let hwm = vm(pid, "VmHWM");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (peak, killed) = watchdog.join().unwrap();
+    eprintln!(
+        "hostile uploads: RSS before {} MiB, peak {} MiB (VmHWM {} MiB), {:.1} s, killed: {killed}",
+        before >> 20,
+        peak >> 20,
+        hwm >> 20,
+        flood.as_secs_f64()
+    );
+    for (i, status, retry, body) in &answers {
+        eprintln!("  request {i}: {status:?} {}", body.chars().take(160).collect::<String>());
+        assert!(!killed, "the server grew past 3 GiB and was killed");
+        if let Some(s) = status {
+            assert!(matches!(s, 201 | 400 | 413 | 422 | 503), "request {i}: {s} {body}");
+            assert!(*s != 503 || *retry, "a 503 says when to retry: {body}");
+        }
+    }
+    assert!(hwm.max(peak) < GIB, "peak resident set {} MiB", hwm.max(peak) >> 20);
+    let r = client.post(format!("{base}/api/v1/reports")).json(&normal).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201, "a normal report after the flood");
+    let _ = child.lock().unwrap().kill();
+    let _ = child.lock().unwrap().wait();
+
+    // Every report answered 201 is stored, with its photos; nothing else is.
+    let accepted = answers.iter().filter(|a| a.1 == Some(201)).count() as i64;
+    let db = casegrid::store::Db::open(None, &data.0).await.unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(db.pool()).await.unwrap() }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM reports").await, accepted + 2);
+    assert_eq!(count("SELECT COUNT(*) FROM attachments").await, accepted * 9);
+    assert_eq!(walk(&data.0.join("attachments")).len() as i64, accepted * 9);
+}
