@@ -49,6 +49,7 @@ pub async fn run(
         calendar: crate::clock::Calendar::load(&settings.intake.calendar_files)?,
         objects: settings.intake.objects.open(&settings.data)?,
         notify: settings.notify.clone(),
+        uploads: settings.intake.upload_budget(),
         settings: settings.intake,
     });
     let state = AppState {

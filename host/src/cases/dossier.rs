@@ -38,7 +38,7 @@ pub async fn index(state: &AppState, caller: &Principal, id: i64) -> Result<Valu
         .collect();
     let report = match k.report_id {
         Some(r) => crate::intake::store::by_id(&mut c, r).await?.map(|r| {
-            json!({"tracking_code": r.tracking_code, "received_at": rfc3339(r.created_at), "description": r.description,
+            json!({"number": r.id, "received_at": rfc3339(r.created_at), "description": r.description,
                    "category": r.category, "address": r.address})
         }),
         None => None,

@@ -4,11 +4,13 @@
 //! A report is stored whole, with its attachments, its first timeline entries and its outbox
 //! messages, in one transaction, or not at all.
 
+pub mod attributes;
 pub mod deadlines;
 pub mod objects;
 pub mod routes;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn};
@@ -38,6 +40,10 @@ pub struct IntakeSettings {
     pub duplicate_window_days: u32,
     pub max_attachments: usize,
     pub max_attachment_bytes: usize,
+    /// Photos being received are held in memory, across all requests, up to this many bytes
+    /// (at least one report's worth: `max_attachments × max_attachment_bytes`); beyond it a new
+    /// upload is refused with 503 and `Retry-After`.
+    pub upload_memory_bytes: usize,
     /// A citizen may reopen a closed report within this many days.
     pub reopen_days: u32,
     /// The team is reminded this long before a deadline.
@@ -57,6 +63,7 @@ impl Default for IntakeSettings {
             duplicate_window_days: 7,
             max_attachments: 9,
             max_attachment_bytes: 10 << 20,
+            upload_memory_bytes: 256 << 20,
             reopen_days: 7,
             remind_before_minutes: 240,
             calendar_files: Vec::new(),
@@ -72,6 +79,15 @@ pub struct IntakeState {
     pub calendar: Calendar,
     pub objects: Arc<dyn objects::ObjectStore>,
     pub notify: NotifySettings,
+    /// What photos being received may hold in memory, all requests together.
+    pub uploads: upload::UploadBudget,
+}
+
+impl IntakeSettings {
+    /// The upload budget these settings give: never less than one report's photos.
+    pub fn upload_budget(&self) -> upload::UploadBudget {
+        upload::UploadBudget::new(self.upload_memory_bytes.max(self.max_attachments * self.max_attachment_bytes))
+    }
 }
 
 fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -124,9 +140,10 @@ pub struct NewReport {
     /// When it happened, RFC 3339 (`2026-11-26T09:30:00+08:00`).
     pub occurred_at: Option<String>,
     pub contact: Option<Contact>,
-    /// The domain's own report-form fields beyond these (Open311's `attribute[…]`), by field id.
+    /// The domain's own report-form fields beyond these (Open311's `attribute[…]`), by field id,
+    /// bounded as they are read ([`attributes`]).
     #[serde(default)]
-    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+    pub attributes: attributes::Attributes,
 }
 
 /// The report-form fields the envelope itself carries: never given as attributes.
@@ -294,6 +311,7 @@ pub async fn submit(state: &AppState, origin: Origin, r: NewReport, uploads: Vec
     let now = now_ms();
     // One snapshot for the whole report: classified, validated and timed by the same versions.
     let plugins = state.registry.snapshot();
+    r.attributes.check()?;
     let env = check_envelope(&r, now)?;
     check_uploads(&intake.settings, &uploads)?;
     let mut routed = route(state, &plugins, &r, &env.description, now).await?;
@@ -376,7 +394,17 @@ fn check_envelope(r: &NewReport, now: i64) -> Result<Envelope, ApiError> {
         problems.push(invalid("address", "too-long", "at most 200 characters"));
     }
     let occurred = r.occurred_at.as_deref().and_then(|t| occurred_at(t, now, &mut problems));
-    let contact = r.contact.clone().unwrap_or_default();
+    let mut contact = r.contact.clone().unwrap_or_default();
+    if let Some(p) = &contact.phone {
+        match mobile(p) {
+            Some(m) => contact.phone = Some(m),
+            None => problems.push(invalid(
+                "contact.phone",
+                "invalid-phone",
+                "a mainland mobile number: 11 digits, 13… to 19…",
+            )),
+        }
+    }
     if let Some(e) = &contact.email
         && !crate::ids::is_email(e)
     {
@@ -387,6 +415,14 @@ fn check_envelope(r: &NewReport, now: i64) -> Result<Envelope, ApiError> {
     }
     all_at_once(problems)?;
     Ok(Envelope { description, at, address, occurred, contact })
+}
+
+/// A mobile number as people write it (`139 1234 0000`, `139-1234-0000`, `+86 13912340000`),
+/// as 11 digits; none unless it is a mainland mobile number.
+fn mobile(s: &str) -> Option<String> {
+    let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let digits = digits.strip_prefix("+86").or_else(|| digits.strip_prefix("0086")).unwrap_or(&digits).to_string();
+    crate::ids::is_mobile(&digits).then_some(digits)
 }
 
 /// When it happened: an RFC 3339 time, not in the future; else its problem joins `problems`.
@@ -809,9 +845,10 @@ pub async fn announce(c: &mut Conn, notify: &NotifySettings, r: &ReportRow, kind
     Ok(())
 }
 
-/// What a notification says of a report: no personal data.
+/// What a notification says of a report: no personal data, and its number, never its tracking
+/// code (the code is the reporter's key to rate and reopen it).
 pub fn event_body(r: &ReportRow, id: i64) -> serde_json::Value {
-    json!({"id": id, "tracking_code": r.tracking_code, "status": r.status, "domain": r.domain, "category": r.category,
+    json!({"id": id, "status": r.status, "domain": r.domain, "category": r.category,
            "team_id": r.team_id, "handle_due_at": r.handle_due_at.map(rfc3339)})
 }
 
@@ -854,7 +891,7 @@ pub async fn audience(
     }
     let due =
         r.handle_due_at.map(|d| crate::clock::iso_cst(d)[..16].replace('T', " ")).unwrap_or_else(|| "尽快".into());
-    let what = format!("{} {}", r.category.as_deref().unwrap_or("未分类"), r.tracking_code);
+    let what = format!("{} #{}", r.category.as_deref().unwrap_or("未分类"), r.id);
     let (roles, dispatchers, subject, citizen_text): (&[&str], bool, String, Option<String>) = match kind {
         "dispatched" | "transferred" | "reopened" => (
             &["team-lead"],
@@ -912,7 +949,18 @@ pub async fn audience(
         Some(t) => t.clone(),
         None => format!("{subject}\n\n{}\n地址：{}", r.description, r.address.as_deref().unwrap_or("（见位置）")),
     };
-    let phones = citizen_text.as_ref().and(r.contact_phone.clone()).into_iter().collect();
+    let mut phones = Vec::new();
+    if let (Some(_), Some(phone), Some(sms)) = (&citizen_text, &r.contact_phone, &notify.sms) {
+        // Receipts to one number are limited (no flood of texts to someone else's phone); the
+        // report is taken all the same.
+        let since = now_ms() - 3_600_000;
+        if kind != "dispatched"
+            || crate::notify::queued_since(c, "sms", phone, "report.dispatched", since).await?
+                < i64::from(sms.receipts_per_hour)
+        {
+            phones.push(phone.clone());
+        }
+    }
     Ok(crate::notify::Audience { emails, subject, phones, text })
 }
 

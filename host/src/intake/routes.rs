@@ -3,12 +3,12 @@
 //! [`super::service`] and [`submit`].
 
 use super::service::{self, Action, CodeError, ListQuery, Rating, Reopen};
-use super::{NewReport, Upload, submit};
+use super::submit;
 use crate::api_error::ApiError;
 use crate::api_error::too_many;
 use crate::auth::extract::{Caller, ClientIp, MaybeCaller};
 use crate::server::{ApiJson, AppState};
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,72 +39,17 @@ async fn create(
         return too_many("rate-limited", "too many reports from this address", l.retry_after_secs);
     }
     let origin = service::web_origin(caller.as_ref(), ip.0);
-    let (report, uploads) = match read_report(&state, req).await {
+    let read = match super::upload::read_report(&state, req).await {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    match submit(&state, origin, report, uploads).await {
+    // The photos hold their share of the upload budget until the report is stored or refused.
+    let answer = submit(&state, origin, read.report, read.uploads).await;
+    drop(read.held);
+    match answer {
         Ok(receipt) => (StatusCode::CREATED, Json(receipt)).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// The report and its files, from a multipart or a JSON body.
-async fn read_report(state: &AppState, req: Request) -> Result<(NewReport, Vec<Upload>), ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.starts_with("multipart/form-data") {
-        return read_multipart(state, req).await;
-    }
-    // The route admits bodies big enough for nine photos; a JSON report is held to 1 MiB.
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, 1 << 20).await {
-        Ok(bytes) => {
-            let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-            ApiJson::<NewReport>::from_request(req, state).await.map(|ApiJson(r)| (r, Vec::new()))
-        }
-        Err(_) => {
-            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input-too-large", "a JSON report is at most 1 MiB"))
-        }
-    }
-}
-
-async fn read_multipart(state: &AppState, req: Request) -> Result<(NewReport, Vec<Upload>), ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid-multipart", m);
-    let mut mp = Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
-    let mut report = None;
-    let mut uploads = Vec::new();
-    while let Some(field) = mp.next_field().await? {
-        match field.name() {
-            Some("report") => {
-                let text = field.text().await?;
-                let r: NewReport = serde_json::from_str(&text).map_err(|e| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", format!("report: {e}"))
-                        .field("report")
-                })?;
-                report = Some(r);
-            }
-            Some("photos") => {
-                let file_name = field.file_name().unwrap_or("photo").to_string();
-                let media_type = field.content_type().unwrap_or("application/octet-stream").to_string();
-                if uploads.len() >= state.intake.settings.max_attachments {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "too-many",
-                        format!("at most {} files", state.intake.settings.max_attachments),
-                    )
-                    .field("photos"));
-                }
-                let bytes = field.bytes().await?;
-                uploads.push(Upload { file_name, media_type, bytes });
-            }
-            other => return Err(bad(format!("unexpected part {:?}: send `report` and `photos`", other.unwrap_or("")))),
-        }
-    }
-    let report = report.ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "required", "a `report` part with the report as JSON")
-            .field("report")
-    })?;
-    Ok((report, uploads))
 }
 
 async fn list(

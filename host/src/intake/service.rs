@@ -90,13 +90,17 @@ fn sees(v: &View, r: &ReportRow) -> bool {
 /// A report in a list. Contact details only for staff; never in a citizen's view of others.
 fn summary(r: &ReportRow, org: &OrgIndex, staff: bool) -> Value {
     let mut v = json!({
-        "id": r.id, "tracking_code": r.tracking_code, "status": r.status, "domain": r.domain, "category": r.category,
+        "id": r.id, "status": r.status, "domain": r.domain, "category": r.category,
         "description": r.description, "address": r.address,
         "location": r.lat.zip(r.lon).map(|(lat, lon)| json!({"lat": lat, "lon": lon})),
         "team": r.team_id.and_then(|t| org.team(t)).map(|t| json!({"code": t.code, "name": t.name})),
         "created_at": rfc3339(r.created_at), "ack_due_at": r.ack_due_at.map(rfc3339), "handle_due_at": r.handle_due_at.map(rfc3339),
         "closed_at": r.closed_at.map(rfc3339), "result": r.result, "rating": r.rating,
     });
+    if !staff {
+        // A citizen sees only their own reports: the code is theirs. Staff see the number only.
+        v["tracking_code"] = json!(r.tracking_code);
+    }
     if staff {
         v["source"] = json!(r.source);
         v["contact"] = json!({"name": r.contact_name, "phone": r.contact_phone, "email": r.contact_email});
@@ -262,8 +266,8 @@ pub enum Action {
     Transfer { team: Option<String>, domain: Option<String>, category: Option<String>, reason: String },
     /// Back to the command centre: not this team's.
     Return { reason: String },
-    /// A duplicate of another report (by tracking code).
-    Merge { into: String, reason: Option<String> },
+    /// A duplicate of another report, by its number.
+    Merge { into: i64, reason: Option<String> },
     /// Done, with the result the citizen is told.
     Close { result: String },
     /// The command centre routes a triage report.
@@ -308,7 +312,7 @@ pub async fn act(state: &AppState, p: &Principal, actor: &Actor, id: i64, action
             transfer(&a, &mut r, team, domain, category, &reason).await?
         }
         Action::Return { reason } => send_back(&a, &mut r, &reason)?,
-        Action::Merge { into, reason } => merge(&a, &mut r, &into, reason).await?,
+        Action::Merge { into, reason } => merge(&a, &mut r, into, reason).await?,
         Action::Close { result } => close(&a, &mut r, &result)?,
         Action::Dispatch { domain, category, team } => dispatch(&a, &mut r, domain, category, team).await?,
     };
@@ -379,24 +383,26 @@ fn send_back(a: &Acting<'_>, r: &mut ReportRow, reason: &str) -> Result<Change, 
     Ok(Change { kind: "returned", public: false, note: Some(reason), detail, restart: true })
 }
 
-/// Closed as a duplicate of another open report, named by its tracking code.
-async fn merge(a: &Acting<'_>, r: &mut ReportRow, into: &str, reason: Option<String>) -> Result<Change, ApiError> {
+/// Closed as a duplicate of another open report the actor sees, named by its number.
+async fn merge(a: &Acting<'_>, r: &mut ReportRow, into: i64, reason: Option<String>) -> Result<Change, ApiError> {
     if !(a.in_team(r.team_id) || a.dispatcher()) {
         return Err(ApiError::forbidden("the assigned team or the command centre merges a report"));
     }
     if !(open(r) || r.status == "triage") {
         return Err(conflict(format!("a {} report cannot be merged", r.status)));
     }
-    let code = super::normalise_code(into).ok_or_else(|| invalid("into", "invalid-code", "a tracking code"))?;
     let mut c = conn(a.state).await?;
-    let target = store::by_code(&mut c, &code).await?.ok_or_else(|| ApiError::not_found("report", &code))?;
+    let target = store::by_id(&mut c, into)
+        .await?
+        .filter(|t| a.in_team(t.team_id) || a.dispatcher())
+        .ok_or_else(|| ApiError::not_found("report", &into.to_string()).field("into"))?;
     if target.id == r.id || !matches!(target.status.as_str(), "triage" | "dispatched" | "accepted") {
         return Err(conflict("merge into another open report"));
     }
     r.status = "merged".into();
     r.duplicate_of = Some(target.id);
     r.closed_at = Some(a.now);
-    let detail = json!({"into": target.tracking_code});
+    let detail = json!({"into": target.id});
     Ok(Change { kind: "merged", public: true, note: reason, detail, restart: false })
 }
 

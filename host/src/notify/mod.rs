@@ -58,7 +58,8 @@ fn default_security() -> String {
 }
 
 /// An SMS gateway reached over HTTP: the body template is POSTed to `url` with `{phone}` and
-/// `{text}` replaced (JSON-escaped), and the headers (e.g. the gateway's key) added.
+/// `{text}` replaced, each escaped as `content_type` needs ([`escape_for`]: JSON-escaped for JSON,
+/// URL-encoded for a form, XML-escaped for XML), and the headers (e.g. the gateway's key) added.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sms {
@@ -68,10 +69,18 @@ pub struct Sms {
     pub content_type: String,
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, Secret>,
+    /// Receipts (the text that a report was received) sent to one number within an hour, at most:
+    /// more reports from that number are taken, without a text.
+    #[serde(default = "default_receipts_per_hour")]
+    pub receipts_per_hour: u32,
 }
 
 fn default_sms_content_type() -> String {
     "application/json".into()
+}
+
+fn default_receipts_per_hour() -> u32 {
+    3
 }
 
 /// Who else hears of an event, beyond the webhooks: staff by e-mail, citizens by SMS.
@@ -145,6 +154,26 @@ pub async fn enqueue(
             n += 1;
         }
     }
+    Ok(n)
+}
+
+/// How many messages of `event` were queued for `destination` on `channel` since `since` (Unix ms).
+pub async fn queued_since(
+    c: &mut sqlx::AnyConnection,
+    channel: &str,
+    destination: &str,
+    event: &str,
+    since: i64,
+) -> Result<i64, StoreError> {
+    let n = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE destination = $1 AND created_at > $2 AND channel = $3 AND event = $4",
+    )
+    .bind(destination)
+    .bind(since)
+    .bind(channel)
+    .bind(event)
+    .fetch_one(&mut *c)
+    .await?;
     Ok(n)
 }
 
@@ -319,11 +348,50 @@ fn json_escaped(s: &str) -> String {
     q[1..q.len() - 1].to_string()
 }
 
+/// `s` as a value inside a body of `content_type`: URL-encoded for
+/// `application/x-www-form-urlencoded`, XML-escaped for XML, JSON-escaped for JSON and any other
+/// type, so that no value can end its field and add another.
+pub fn escape_for(content_type: &str, s: &str) -> String {
+    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if ct == "application/x-www-form-urlencoded" {
+        form_encoded(s)
+    } else if ct.ends_with("/xml") || ct.ends_with("+xml") {
+        s.chars()
+            .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+            .map(|c| match c {
+                '&' => "&amp;".into(),
+                '<' => "&lt;".into(),
+                '>' => "&gt;".into(),
+                '"' => "&quot;".into(),
+                '\'' => "&apos;".into(),
+                c => c.to_string(),
+            })
+            .collect()
+    } else {
+        json_escaped(s)
+    }
+}
+
+/// The `application/x-www-form-urlencoded` byte serializer of the WHATWG URL standard.
+fn form_encoded(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 async fn sms(client: &reqwest::Client, settings: &NotifySettings, m: &Claimed) -> Result<(), String> {
     let gw = settings.sms.as_ref().ok_or("the SMS gateway is not configured any more")?;
     let msg: serde_json::Value = serde_json::from_str(&m.body).map_err(|e| e.to_string())?;
-    let text = json_escaped(msg["text"].as_str().unwrap_or_default());
-    let body = gw.body_template.replace("{phone}", &json_escaped(&m.destination)).replace("{text}", &text);
+    let text = escape_for(&gw.content_type, msg["text"].as_str().unwrap_or_default());
+    let phone = escape_for(&gw.content_type, &m.destination);
+    // The text last: what it holds is not replaced again.
+    let body = gw.body_template.replace("{phone}", &phone).replace("{text}", &text);
     let mut req = client.post(&gw.url).header("content-type", &gw.content_type).body(body);
     for (k, v) in &gw.headers {
         req = req.header(k, v.expose());
@@ -354,6 +422,19 @@ async fn webhook(client: &reqwest::Client, settings: &NotifySettings, m: &Claime
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sms_values_are_escaped_for_the_gateways_content_type() {
+        use super::escape_for;
+        let text = "结果: a&b=c \"d\"\n<e>";
+        assert_eq!(escape_for("application/json", text), r#"结果: a&b=c \"d\"\n<e>"#);
+        assert_eq!(
+            escape_for("application/x-www-form-urlencoded; charset=utf-8", text),
+            "%E7%BB%93%E6%9E%9C%3A+a%26b%3Dc+%22d%22%0A%3Ce%3E"
+        );
+        assert_eq!(escape_for("text/xml", text), "结果: a&amp;b=c &quot;d&quot;\n&lt;e&gt;");
+        assert_eq!(escape_for("text/plain", "\"x"), "\\\"x");
+    }
+
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let mac = super::hmac_sha256(b"Jefe", b"what do ya want for nothing?");

@@ -280,7 +280,7 @@ async fn post_request(
         address: get("address_string"),
         occurred_at,
         contact: Some(Contact { name: Some(name).filter(|n| !n.is_empty()), phone: get("phone"), email: get("email") }),
-        attributes,
+        attributes: attributes.into(),
     };
     let origin = Origin {
         source: "open311",

@@ -37,7 +37,7 @@ async fn the_demo_city_is_seeded_once_and_a_report_reaches_the_district_team() {
     assert_eq!(r["team"], "西城住建中队");
     let officer = app.sign_in("housing-w-officer1", &officer_pw).await;
     let (_, list) = officer.get("/api/v1/reports").await;
-    assert_eq!(list["reports"][0]["tracking_code"], r["tracking_code"]);
+    assert_eq!(list["reports"][0]["id"], r["id"]);
     let (_, me) = officer.get("/api/v1/auth/me").await;
     assert_eq!(me["user"]["certifications"][0]["domain"], "housing");
     app.stop().await;
