@@ -60,6 +60,7 @@ async fn webhooks_sms_and_the_object_store_follow_no_redirect() {
         body_template: r#"{"mobile": "{phone}", "content": "{text}"}"#.into(),
         content_type: "application/json".into(),
         headers: [("x-api-key".to_string(), casegrid::auth::secrets::Secret::new("gw-key"))].into(),
+        receipts_per_hour: 3,
     });
     // One attempt: the first failure is final, so the test need not wait out a backoff.
     notify.max_attempts = 1;
