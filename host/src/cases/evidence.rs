@@ -1,6 +1,7 @@
 //! Evidence (证据, APL art. 46): a piece of each kind the law lists, with or without a file, kept in
 //! the object store and recorded in the case's transaction.
 
+use super::gates::invalid;
 use super::store::{self, NewEvidence};
 use super::workflow::{text, view, visible, works};
 use super::{procedure, stage};
@@ -10,7 +11,6 @@ use crate::auth::store::Actor;
 use crate::clock::{Day, now_ms};
 use crate::server::AppState;
 use crate::store::StoreError;
-use super::gates::invalid;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,7 +34,11 @@ pub async fn add_evidence(
     if !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
-    procedure::need_stage(&k, &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING], "adding evidence")?;
+    procedure::need_stage(
+        &k,
+        &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING],
+        "adding evidence",
+    )?;
     if !KINDS.contains(&kind) {
         return Err(invalid("kind", "invalid-choice", format!("APL art. 46: one of {}", KINDS.join(", "))));
     }
@@ -59,6 +63,7 @@ pub async fn add_evidence(
     };
     let written = async {
         let mut tx = state.db.write_on(&mut c).await?;
+        super::audit::unchanged(&state.record, &mut tx, k.id).await?;
         let file_row = match (&file, &stored) {
             (Some(u), Some((key, sha))) => {
                 Some((key.as_str(), u.file_name.as_str(), u.media_type.as_str(), u.bytes.len() as i64, sha.as_str()))
@@ -72,7 +77,7 @@ pub async fn add_evidence(
         )
         .await?;
         super::audit::append(
-            &state.db,
+            &state.record,
             &mut tx,
             k.id,
             actor,
@@ -80,15 +85,15 @@ pub async fn add_evidence(
             &json!({"evidence": ev, "kind": kind, "description": description, "sha256": stored.as_ref().map(|s| &s.1)}),
         )
         .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(())
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok::<_, ApiError>(())
     }
     .await;
     if let Err(e) = written {
         if let Some((key, _)) = &stored {
             let _ = state.intake.objects.delete(key).await;
         }
-        return Err(e.into());
+        return Err(e);
     }
     drop(c);
     view(state, caller, k.id).await

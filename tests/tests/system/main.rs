@@ -14,5 +14,6 @@ mod metrics;
 mod notify;
 mod open311;
 mod python_plugin;
+mod record;
 mod sandbox;
 mod storage;
