@@ -64,7 +64,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walks the hash chain of the record; reports the first altered or missing entry and exits 1.
+    /// Walks the record under its key (record.key in the data directory, or [record] key) and
+    /// this host's checkpoint, and compares every case and document with what the record holds;
+    /// names each case and what is wrong, and exits 1 unless intact.
     Verify,
 }
 
@@ -599,26 +601,52 @@ pub async fn plugin_trust(settings: &Settings, file: &Path, name: &str) -> anyho
     Ok(ExitCode::SUCCESS)
 }
 
-/// `casegrid audit verify`.
+/// `casegrid audit verify`: under this host's key and checkpoint; exits 1 unless intact.
 pub async fn audit(settings: &Settings, cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify = cmd;
+    let key = crate::cases::audit::Key::load(&settings.record, &settings.data, false)?;
+    let checkpoint = match &key {
+        Some(k) => {
+            crate::cases::audit::Checkpoint::read(&crate::cases::audit::key::checkpoint_path(&settings.data), k)?
+        }
+        None => None,
+    };
     let db = open_db(settings).await?;
-    let verdict = crate::cases::audit::verify(&db).await?;
+    let r = crate::cases::audit::verify(&db, key.as_ref(), checkpoint.as_ref()).await?;
     db.close().await;
-    Ok(match verdict {
-        crate::cases::audit::Verdict::Intact { entries, head } => {
-            println!("intact: {entries} entries, head {head}");
-            ExitCode::SUCCESS
+    if r.problems.is_empty() {
+        println!("intact: {} entries, head {}", r.entries, r.head);
+    } else {
+        println!("TAMPERED: {} problems", r.problems.len());
+        for p in &r.problems {
+            println!("  {}: {}", p.kind, p.message);
         }
-        crate::cases::audit::Verdict::Altered { seq, case_id } => {
-            println!("ALTERED: entry {seq} (case {case_id}) is not as it was written; the chain breaks there");
-            ExitCode::FAILURE
+    }
+    match (&r.key_id, r.keyed_from) {
+        (Some(id), Some(from)) if from > 1 => println!(
+            "keyed with key {id} from entry {from} on ({}); entries 1–{} were written before the key and are checked by \
+             their hashes only",
+            r.keyed_at.map(|t| crate::store::rfc3339(t)).unwrap_or_default(),
+            from - 1
+        ),
+        (Some(id), _) => println!("keyed with key {id} from the first entry on"),
+        (None, _) => println!("not keyed: no server with a key has written this record yet; checked by hashes only"),
+    }
+    println!(
+        "{} cases, {} documents checked{}",
+        r.cases,
+        r.documents,
+        if r.cases_unkeyed > 0 {
+            format!("; {} cases were last acted on before the key and their rows are not compared", r.cases_unkeyed)
+        } else {
+            String::new()
         }
-        crate::cases::audit::Verdict::Missing { seq } => {
-            println!("MISSING: entry {seq} is gone from the record");
-            ExitCode::FAILURE
-        }
-    })
+    );
+    match &r.checkpoint {
+        Some(cp) => println!("this host's checkpoint: entry {} at {}", cp.seq, crate::store::rfc3339(cp.at)),
+        None => println!("this host has no checkpoint: a deleted tail cannot be told from a short record here"),
+    }
+    Ok(if r.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `casegrid case replay`.

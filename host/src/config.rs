@@ -41,6 +41,9 @@ pub struct Settings {
     /// The case procedure: the authority's name, the legal limits, the approval chains.
     #[serde(default)]
     pub cases: crate::cases::CaseSettings,
+    /// The case record's key: `record.key` in the data directory, or a secret shared by every host.
+    #[serde(default)]
+    pub record: crate::cases::audit::RecordSettings,
 }
 
 impl Settings {
@@ -84,6 +87,7 @@ impl Settings {
             notify: Default::default(),
             plugin_policy: Default::default(),
             cases: Default::default(),
+            record: Default::default(),
         }
     }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     pub intake: Arc<IntakeState>,
     pub cases: Arc<crate::cases::CaseSettings>,
+    /// The case record's key and this host's checkpoint of it.
+    pub record: Arc<crate::cases::audit::Record>,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -40,6 +42,7 @@ pub async fn run(
     let runtime = Runtime::observed(settings.limits.clone(), Some(settings.cache_dir()), observer.clone())?;
     let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
     crate::auth::ensure_admin(&db, &settings.auth).await?;
+    let record = Arc::new(crate::cases::audit::Record::open(&db, &settings.record, &settings.data).await?);
     let registry = Registry::start(runtime.clone(), db.clone(), &settings.plugins).await?;
     if registry.snapshot().is_empty() {
         tracing::warn!(dir = %settings.plugins.display(), "no domain is served: run scripts/build-plugins, or set CASEGRID_PLUGINS");
@@ -61,18 +64,24 @@ pub async fn run(
         auth,
         intake,
         cases: Arc::new(settings.cases),
+        record: record.clone(),
     };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
     let mut background =
         registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
     background.push(tokio::spawn(housekeeping(state.clone())));
+    background.push(tokio::spawn(record.clone().keep_checkpoints()));
     background.push(tokio::spawn(crate::notify::worker(db.clone(), settings.notify, host)));
     tracing::info!(addr = %listener.local_addr()?, domains = registry.snapshot().len(), backend = ?db.backend(), "casegrid serving");
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     for task in background {
         task.abort();
+    }
+    // The last head this host wrote, in its checkpoint before it goes.
+    if let Ok(Some(problem)) = record.check_point().await {
+        tracing::error!(%problem, "the case record's checkpoint is not moved: run `casegrid audit verify`");
     }
     db.close().await;
     served?;
@@ -95,7 +104,7 @@ async fn housekeeping(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "checking report deadlines failed"),
         }
         let case_remind = i64::from(state.cases.remind_before_hours) * 3_600_000;
-        match crate::cases::deadlines::tick(&state.db, &state.intake.notify, now, case_remind).await {
+        match crate::cases::deadlines::tick(&state.record, &state.intake.notify, now, case_remind).await {
             Ok(t) if t.reminded + t.escalated > 0 => {
                 tracing::info!(reminded = t.reminded, escalated = t.escalated, "case deadlines")
             }

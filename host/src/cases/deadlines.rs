@@ -6,7 +6,7 @@
 use super::store;
 use crate::auth::store::{Actor, Conn};
 use crate::notify::{Audience, NotifySettings};
-use crate::store::{Db, StoreError, rfc3339};
+use crate::store::{StoreError, rfc3339};
 use serde_json::json;
 use sqlx::Row;
 
@@ -61,8 +61,28 @@ async fn audience(
     Ok(Audience { emails, text: subject.clone(), subject, phones: Vec::new() })
 }
 
+/// A case whose rows are not as its record holds is not reminded of (that would record the edit as
+/// the reminder's state); it is logged, and `audit verify` names it.
+async fn refused(
+    record: &super::audit::Record,
+    tx: &mut crate::auth::store::Conn,
+    case: i64,
+) -> Result<bool, StoreError> {
+    let what = super::audit::tampered(record, tx, case).await?;
+    if let Some(what) = &what {
+        tracing::error!(case, problem = %what, "a case's rows are not as its record holds: no reminder");
+    }
+    Ok(what.is_some())
+}
+
 /// One pass of the clock as of `now`.
-pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: i64) -> Result<Tick, StoreError> {
+pub async fn tick(
+    record: &super::audit::Record,
+    notify: &NotifySettings,
+    now: i64,
+    remind_before_ms: i64,
+) -> Result<Tick, StoreError> {
+    let db = record.db();
     let mut t = Tick::default();
     let mut c = db.pool().acquire().await?;
     let cases = store::due(&mut c, now, now + remind_before_ms).await?;
@@ -77,7 +97,9 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
         let sql = format!(
             "UPDATE cases SET {column} = $1 WHERE id = $2 AND due_at = $1 AND ({column} IS NULL OR {column} <> $1)"
         );
-        if sqlx::query(sqlx::AssertSqlSafe(sql)).bind(due).bind(k.id).execute(&mut *tx).await?.rows_affected() != 1 {
+        if sqlx::query(sqlx::AssertSqlSafe(sql)).bind(due).bind(k.id).execute(&mut *tx).await?.rows_affected() != 1
+            || refused(record, &mut tx, k.id).await?
+        {
             continue;
         }
         let kind = if overdue { "overdue" } else { "due-soon" };
@@ -91,7 +113,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
         crate::notify::enqueue(&mut tx, notify, &format!("case.{kind}"), &body, &who).await?;
         let action = if overdue { "escalated" } else { "reminded" };
         super::audit::append(
-            db,
+            record,
             &mut tx,
             k.id,
             &Actor::system(),
@@ -113,6 +135,9 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
             continue;
         }
         let Some(k) = store::load(&mut tx, m.case_id).await? else { continue };
+        if refused(record, &mut tx, k.id).await? {
+            continue;
+        }
         let what = if m.kind == "seal" { "查封" } else { "扣押" };
         let subject = match (m.approved_at.is_some(), overdue) {
             (false, false) => format!(
@@ -140,7 +165,7 @@ pub async fn tick(db: &Db, notify: &NotifySettings, now: i64, remind_before_ms: 
         let body = json!({"case": k.number, "measure": m.number, "kind": m.kind, "due_at": rfc3339(m.due_at)});
         crate::notify::enqueue(&mut tx, notify, kind, &body, &who).await?;
         super::audit::append(
-            db,
+            record,
             &mut tx,
             k.id,
             &Actor::system(),

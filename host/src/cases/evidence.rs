@@ -63,6 +63,7 @@ pub async fn add_evidence(
     };
     let written = async {
         let mut tx = state.db.write_on(&mut c).await?;
+        super::audit::unchanged(&state.record, &mut tx, k.id).await?;
         let file_row = match (&file, &stored) {
             (Some(u), Some((key, sha))) => {
                 Some((key.as_str(), u.file_name.as_str(), u.media_type.as_str(), u.bytes.len() as i64, sha.as_str()))
@@ -76,7 +77,7 @@ pub async fn add_evidence(
         )
         .await?;
         super::audit::append(
-            &state.db,
+            &state.record,
             &mut tx,
             k.id,
             actor,
@@ -84,15 +85,15 @@ pub async fn add_evidence(
             &json!({"evidence": ev, "kind": kind, "description": description, "sha256": stored.as_ref().map(|s| &s.1)}),
         )
         .await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(())
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok::<_, ApiError>(())
     }
     .await;
     if let Err(e) = written {
         if let Some((key, _)) = &stored {
             let _ = state.intake.objects.delete(key).await;
         }
-        return Err(e.into());
+        return Err(e);
     }
     drop(c);
     view(state, caller, k.id).await

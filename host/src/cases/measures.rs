@@ -142,6 +142,7 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     let now = now_ms();
     let s = &state.cases;
     let mut tx = state.db.write_on(&mut c).await?;
+    super::audit::unchanged(&state.record, &mut tx, k.id).await?;
     let n = store::next_number(&mut tx, "measure", year_of(now)).await?;
     let mut row = Measure {
         id: 0,
@@ -171,7 +172,7 @@ pub async fn add_measure(state: &AppState, caller: &Principal, actor: &Actor, id
     let (number, title, html) = super::documents::measure(state, &k, &officers, &row, item)?;
     store::add_document(&mut tx, k.id, &format!("{}-decision", row.kind), &number, &title, &html, &actor.label).await?;
     super::audit::append(
-        &state.db,
+        &state.record,
         &mut tx,
         k.id,
         actor,
@@ -282,6 +283,7 @@ pub async fn act_on_measure(
         }
     }
     let mut tx = state.db.write_on(&mut c).await?;
+    super::audit::unchanged(&state.record, &mut tx, k.id).await?;
     match pause {
         Some(None) => store::start_pause(&mut tx, k.id, Some(m.id), "testing", now).await?,
         Some(Some(p)) => store::end_pause(&mut tx, p, now).await?,
@@ -306,7 +308,7 @@ pub async fn act_on_measure(
     }
     let mut record = record;
     record["due_at"] = json!(rfc3339(m.due_at));
-    super::audit::append(&state.db, &mut tx, k.id, actor, "measure", &record).await?;
+    super::audit::append(&state.record, &mut tx, k.id, actor, "measure", &record).await?;
     tx.commit().await.map_err(StoreError::from)?;
     drop(c);
     view(state, caller, k.id).await

@@ -265,7 +265,7 @@ pub async fn spawn(
             store::add_officer(&mut tx, k.id, *u).await?;
         }
         super::audit::append(
-            &state.db,
+            &state.record,
             &mut tx,
             k.id,
             actor,

@@ -328,5 +328,7 @@ async fn operation_cases(
 /// The full-process record checked end to end (admins and legal reviewers).
 async fn audit_verify(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     p.require(&[Role::Admin, Role::LegalReviewer])?;
-    Ok(Json(serde_json::to_value(super::audit::verify(&state.db).await?).unwrap_or_default()))
+    let r = &state.record;
+    let report = super::audit::verify(&state.db, Some(r.key()), r.checkpoint().as_ref()).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

@@ -267,7 +267,7 @@ pub async fn open(state: &AppState, caller: &Principal, actor: &Actor, input: Op
         link_report(state, &mut tx, actor, r, &k, now).await?;
     }
     super::audit::append(
-        &state.db,
+        &state.record,
         &mut tx,
         k.id,
         actor,
@@ -1041,6 +1041,7 @@ async fn write(
     let (s, now) = (&state.cases, f.now);
     let documents: Vec<&str> = row.makes.iter().chain(&fx.documents).copied().collect();
     let mut tx = state.db.write_on(c).await?;
+    super::audit::unchanged(&state.record, &mut tx, k.id).await?;
     if let Some(fine) = fx.recheck_in_tx {
         // One decision at a time: two cases of one party cannot both pass the gate at once.
         state.db.serialise(&mut tx, crate::store::Lock::Decisions).await?;
@@ -1069,7 +1070,7 @@ async fn write(
     }
     let mut record = fx.record;
     record["stage"] = json!(k.stage);
-    super::audit::append(&state.db, &mut tx, k.id, actor, row.action, &record).await?;
+    super::audit::append(&state.record, &mut tx, k.id, actor, row.action, &record).await?;
     if let Some(event) = fx.event.or(row.event) {
         let body = json!({"case": k.number, "domain": k.domain, "stage": k.stage, "team_id": k.team_id});
         crate::notify::enqueue(&mut tx, &state.intake.notify, &format!("case.{event}"), &body, &Default::default())

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "cases", include_str!("migrations/0004_cases.sql")),
     (5, "sign_in_attempts", include_str!("migrations/0005_sign_in_attempts.sql")),
     (6, "sms_receipts", include_str!("migrations/0006_sms_receipts.sql")),
+    (7, "record_key", include_str!("migrations/0007_record_key.sql")),
 ];
 
 fn render(sql: &str, dialect: &dyn Dialect) -> String {

@@ -14,6 +14,7 @@ mod metrics;
 mod notify;
 mod open311;
 mod python_plugin;
+mod record;
 mod redirects;
 mod sandbox;
 mod storage;
