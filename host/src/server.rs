@@ -63,7 +63,8 @@ pub async fn run(
     };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));
-    let mut background = registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
+    let mut background =
+        registry.spawn_background(settings.notify.clone(), settings.plugin_policy, host.clone(), &observer);
     background.push(tokio::spawn(housekeeping(state.clone())));
     background.push(tokio::spawn(crate::notify::worker(db.clone(), settings.notify, host)));
     tracing::info!(addr = %listener.local_addr()?, domains = registry.snapshot().len(), backend = ?db.backend(), "casegrid serving");
@@ -170,6 +171,14 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             m.domain, m.version, p.sha256
         ));
     }
+    text.push_str("# HELP casegrid_plugin_refused A stored plugin version this host refused to load, by domain, version and why\n");
+    text.push_str("# TYPE casegrid_plugin_refused gauge\n");
+    for r in state.registry.refused(None) {
+        text.push_str(&format!(
+            "casegrid_plugin_refused{{domain=\"{}\",version=\"{}\",code=\"{}\"}} 1\n",
+            r.domain, r.version, r.code
+        ));
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
@@ -181,7 +190,8 @@ struct Health<'a> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &state.registry.failures };
+    let refused = state.registry.failures();
+    let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &refused };
     Json(serde_json::to_value(h).unwrap_or_default())
 }
 
