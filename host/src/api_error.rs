@@ -112,9 +112,10 @@ impl From<PluginError> for ApiError {
             PluginError::InvalidFacts(errors) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::to_value(errors).ok()),
             PluginError::NotInForce(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
             PluginError::InputTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, None),
-            PluginError::Timeout { .. } | PluginError::ShuttingDown | PluginError::Busy => {
-                (StatusCode::SERVICE_UNAVAILABLE, None)
-            }
+            PluginError::Timeout { .. }
+            | PluginError::ShuttingDown
+            | PluginError::Busy
+            | PluginError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
             // The plugin misbehaved: a bad gateway, in HTTP's terms.
             _ => (StatusCode::BAD_GATEWAY, None),
         };

@@ -58,9 +58,20 @@ fn summary(s: &Served) -> DomainSummary<'_> {
     }
 }
 
-/// What serves an enabled domain (404 otherwise), manual mode included: its published data.
+/// What serves an enabled domain (404 otherwise; 503 `plugin-refused` when its version was
+/// refused at load with nothing served before), manual mode included: its published data.
 fn served(state: &AppState, domain: &str) -> Result<Served, ApiError> {
-    state.registry.snapshot().served(domain).cloned().ok_or_else(|| ApiError::not_found("domain", domain))
+    if let Some(s) = state.registry.snapshot().served(domain) {
+        return Ok(s.clone());
+    }
+    match state.registry.refused(Some(domain)).into_iter().next() {
+        Some(r) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin-refused",
+            format!("{domain} is not served: its plugin version {} was refused ({}): {}", r.version, r.code, r.error),
+        )),
+        None => Err(ApiError::not_found("domain", domain)),
+    }
 }
 
 /// The plugin to call for `domain`: 503 `manual-mode` while the domain is in manual mode.

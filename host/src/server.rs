@@ -185,6 +185,14 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             m.domain, m.version, p.sha256
         ));
     }
+    text.push_str("# HELP casegrid_plugin_refused A stored plugin version this host refused to load, by domain, version and why\n");
+    text.push_str("# TYPE casegrid_plugin_refused gauge\n");
+    for r in state.registry.refused(None) {
+        text.push_str(&format!(
+            "casegrid_plugin_refused{{domain=\"{}\",version=\"{}\",code=\"{}\"}} 1\n",
+            r.domain, r.version, r.code
+        ));
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
@@ -196,7 +204,8 @@ struct Health<'a> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &state.registry.failures };
+    let refused = state.registry.failures();
+    let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &refused };
     Json(serde_json::to_value(h).unwrap_or_default())
 }
 

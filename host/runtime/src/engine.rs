@@ -447,10 +447,22 @@ impl Plugin {
         store.limiter(|s| &mut s.limiter);
         // Caps what the host copies out of the guest while lifting, before it allocates it.
         store.set_hostcall_fuel(self.max_output_bytes);
-        // Before instantiating: a component's start functions run during instantiation.
+        // Host resources live outside the memory limit: capped in the handle tables as in the
+        // WASI table (`CallState::new`).
+        store.set_max_component_handles(sandbox::MAX_RESOURCES);
+        // Before instantiating: a component's start functions run during instantiation. The
+        // deadline is armed in two halves, so that its end can tell a plugin that ran too long from
+        // a host too loaded to run it (`sandbox::Deadline`).
         let ticks = u64::from(self.granted.call_millis).div_ceil(TICK.as_millis() as u64) + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let first = (ticks / 2).max(1);
+        store.data_mut().deadline = sandbox::Deadline::armed(ticks.saturating_sub(first).max(1));
+        store.set_epoch_deadline(first);
+        store.epoch_deadline_callback(|mut s| {
+            Ok(match s.data_mut().deadline.half_over() {
+                Some(ticks) => wasmtime::UpdateDeadline::Continue(ticks),
+                None => wasmtime::UpdateDeadline::Interrupt,
+            })
+        });
         let result = self
             .pre
             .instantiate(&mut store)
@@ -472,17 +484,27 @@ impl Plugin {
         if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return PluginError::Busy;
         }
-        // wasmtime's hostcall-fuel error has no public type; its message is pinned by the
-        // `big-output` case of the hostile fixture.
-        if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        // wasmtime's hostcall-fuel and handle-limit errors have no public type; their messages are
+        // pinned by the `big-output` and `resources` cases of the hostile fixture.
+        let text = format!("{e:#}");
+        if text.contains("fuel allocated for hostcalls has been exhausted") {
             return PluginError::OutputTooLarge { cap: self.max_output_bytes };
         }
+        if e.downcast_ref::<wasmtime::component::ResourceTableError>().is_some()
+            || text.contains("store handle limit exceeded")
+        {
+            return PluginError::TooManyResources { cap: sandbox::MAX_RESOURCES };
+        }
         match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) if !state.deadline.plugins_fault() => PluginError::Overloaded {
+                millis: self.granted.call_millis,
+                cpu_percent: state.deadline.cpu_share.map_or(100, |s| (s * 100.0).round() as u32),
+            },
             Some(Trap::Interrupt) => PluginError::Timeout { millis: self.granted.call_millis },
             Some(trap) => PluginError::Crash { trap: trap.to_string(), message: state.stderr_text() },
             // Not a trap: the host refused what the guest returned (bad UTF-8, a bad discriminant,
             // an out-of-bounds pointer) or a resource cap was hit.
-            None => PluginError::ContractViolation(format!("{e:#}")),
+            None => PluginError::ContractViolation(text),
         }
     }
 }

@@ -64,6 +64,14 @@ pub enum PluginError {
     ShuttingDown,
     #[error("the host has no free plugin slot; try again")]
     Busy,
+    /// The deadline passed while the host was saturated: the call got too little of a core to
+    /// finish (see `sandbox::Deadline`). The host's fault, not the plugin's.
+    #[error(
+        "the host was too loaded to finish the call within {millis} ms (it got {cpu_percent}% of a core); try again"
+    )]
+    Overloaded { millis: u32, cpu_percent: u32 },
+    #[error("the plugin holds more than {cap} host resources at once")]
+    TooManyResources { cap: usize },
 }
 
 impl PluginError {
@@ -81,11 +89,14 @@ impl PluginError {
             PluginError::NotInForce(_) => "not-in-force",
             PluginError::ShuttingDown => "shutting-down",
             PluginError::Busy => "host-busy",
+            PluginError::Overloaded { .. } => "host-overloaded",
+            PluginError::TooManyResources { .. } => "plugin-resource-limit",
         }
     }
 
-    /// Whether the plugin misbehaved (as opposed to answering that the input was wrong); these are
-    /// what a fault policy counts.
+    /// Whether the plugin itself misbehaved; these are what a fault policy counts. What the caller
+    /// or the host caused is not: input the plugin rejected or that was too large, no free slot, a
+    /// deadline missed while the host was saturated ([`PluginError::Overloaded`]), shutting down.
     pub fn is_fault(&self) -> bool {
         matches!(
             self,
@@ -94,6 +105,7 @@ impl PluginError {
                 | PluginError::Crash { .. }
                 | PluginError::ContractViolation(_)
                 | PluginError::OutputTooLarge { .. }
+                | PluginError::TooManyResources { .. }
         )
     }
 }

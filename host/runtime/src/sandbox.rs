@@ -6,7 +6,10 @@
 //! randomness from a fixed seed, so a decision replays years later), a plugin exhausting the host
 //! (memory and table caps that trap instead of failing softly), a plugin holding a host thread
 //! (sleeping and polling return at once: the epoch deadline only interrupts guest code, so nothing
-//! the host does for a plugin may wait).
+//! the host does for a plugin may wait), a plugin holding host memory outside its memory limit (the
+//! host resources a call may hold at once are capped: [`MAX_RESOURCES`]), and a flood of callers
+//! getting a healthy plugin quarantined (a deadline missed while the host was saturated is the
+//! host's fault, not the plugin's: [`Deadline`]).
 
 use rand::SeedableRng as _;
 use std::pin::Pin;
@@ -35,6 +38,79 @@ pub const MAX_INSTANCES: usize = 64;
 pub const MAX_TABLES: usize = 32;
 pub const MAX_MEMORIES: usize = 8;
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Host resources (streams, pollables…) one call may hold at once, in the WASI resource table and
+/// in the component's handle tables alike. Each lives in host memory, outside the plugin's memory
+/// limit; a plugin that asks for more is stopped with [`crate::PluginError::TooManyResources`]. A
+/// Rust or Python plugin holds a handful.
+pub const MAX_RESOURCES: usize = 4096;
+
+/// A call whose CPU share over the end of its deadline is below this (a quarter of a core) missed
+/// its deadline because the host was saturated, not because the plugin ran too long.
+pub const MIN_CPU_SHARE_FOR_FAULT: f64 = 0.25;
+
+/// How a call's deadline is told apart: the plugin's own fault or the host's saturation.
+///
+/// The deadline is armed in two halves. When the first half runs out, [`Deadline::half_over`]
+/// notes the calling thread's CPU time and the wall clock, and the call goes on; when the second
+/// runs out, it measures the share of a core the call got in between. A plugin
+/// that loops or computes too long on a host with room burns about a whole core: that timeout is
+/// its fault. A call that got less than [`MIN_CPU_SHARE_FOR_FAULT`] was waiting for a core (a
+/// flood of calls, other work on the machine): the host was saturated, and the deadline is the
+/// host's. Nothing is measured on the path of a call that ends within the first half.
+#[derive(Debug, Default)]
+pub struct Deadline {
+    /// Ticks of the second half.
+    second_half: u64,
+    checkpoint: Option<(Option<Duration>, std::time::Instant)>,
+    /// The CPU share of the second half, once it ran out.
+    pub cpu_share: Option<f64>,
+}
+
+impl Deadline {
+    /// A deadline whose second half is `second_half` ticks.
+    pub fn armed(second_half: u64) -> Self {
+        Self { second_half, ..Self::default() }
+    }
+
+    /// Called as each half of the deadline runs out: at the first, notes where the call stands
+    /// and gives it the second half's ticks; at the second, measures its CPU share since, and
+    /// the call stops (none).
+    pub fn half_over(&mut self) -> Option<u64> {
+        match self.checkpoint {
+            None => {
+                self.checkpoint = Some((thread_cpu_time(), std::time::Instant::now()));
+                Some(self.second_half)
+            }
+            Some((cpu, wall)) => {
+                self.cpu_share = thread_cpu_time().zip(cpu).map(|(now, then)| {
+                    let wall = wall.elapsed().as_secs_f64();
+                    if wall <= 0.0 { 1.0 } else { (now.saturating_sub(then).as_secs_f64() / wall).min(1.0) }
+                });
+                None
+            }
+        }
+    }
+
+    /// Whether the deadline ran out while the call had its share of a core: the plugin's fault.
+    /// Unmeasured (no thread CPU clock), every deadline is.
+    pub fn plugins_fault(&self) -> bool {
+        self.cpu_share.is_none_or(|s| s >= MIN_CPU_SHARE_FOR_FAULT)
+    }
+}
+
+/// The CPU time the calling thread has used (user and system).
+#[cfg(unix)]
+fn thread_cpu_time() -> Option<Duration> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32))
+}
+
+/// Elsewhere the share is not measured: every deadline counts as the plugin's.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
 
 /// The WASI version whose clock functions [`link_instant_clocks`] replaces: the one wasmtime-wasi
 /// links. A test (`hostile` "sleep") fails if an upgrade leaves the real ones in place.
@@ -75,6 +151,7 @@ pub struct CallState {
     table: ResourceTable,
     pub limiter: Limiter,
     pub stderr: StderrHead,
+    pub deadline: Deadline,
 }
 
 impl WasiView for CallState {
@@ -99,7 +176,9 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
-        Self { wasi: b.build(), table: ResourceTable::new(), limiter: Limiter::new(memory_bytes), stderr }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self { wasi: b.build(), table, limiter: Limiter::new(memory_bytes), stderr, deadline: Deadline::default() }
     }
 
     /// The head of what the plugin wrote to stderr, lossily decoded and trimmed.

@@ -84,6 +84,126 @@ pub async fn component(c: &mut Conn, domain: &str, version: &str) -> Result<Opti
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// A stored version as a load needs it: its bytes and what vouches for them.
+#[derive(Debug)]
+pub struct Stored {
+    pub bytes: Vec<u8>,
+    /// `bundled` or `published`.
+    pub source: String,
+    /// The signature document as published; an error when the stored text is not one.
+    pub signature: Option<std::result::Result<SignatureDoc, String>>,
+    /// The key that signature names, if it is registered for a domain and was not revoked
+    /// before the version was published.
+    pub key: Option<TrustedKey>,
+}
+
+/// A version's bytes with its signature and the key the signature names, for [`trust`] to judge
+/// once the connection is released.
+pub async fn stored(c: &mut Conn, domain: &str, version: &str) -> Result<Option<Stored>> {
+    let row = sqlx::query(
+        "SELECT component, source, signature, published_at FROM plugin_versions WHERE domain = $1 AND version = $2",
+    )
+    .bind(domain)
+    .bind(version)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let signature = r
+        .get::<Option<String>, _>(2)
+        .map(|text| serde_json::from_str::<SignatureDoc>(&text).map_err(|e| format!("the stored document: {e}")));
+    let key = match &signature {
+        Some(Ok(doc)) => trusted_key_at(c, &doc.public_key.trim().to_lowercase(), r.get(3)).await?,
+        _ => None,
+    };
+    Ok(Some(Stored { bytes: r.get(0), source: r.get(1), signature, key }))
+}
+
+/// Why a stored version's bytes are not served.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Untrusted {
+    /// The published signature does not vouch for these bytes, or no registered key made it.
+    #[error("its signature does not vouch for the stored component: {0}")]
+    Signature(#[from] super::signing::SignatureError),
+    /// Recorded as bundled with the host (unsigned), but not a component of this host's plugin
+    /// directory: the database alone never vouches for a component.
+    #[error(
+        "recorded as bundled with the host, but the stored component (sha256 {0}…) is none of this host's plugin directory"
+    )]
+    NotBundled(String),
+}
+
+impl Untrusted {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Untrusted::Signature(e) => e.code(),
+            Untrusted::NotBundled(_) => "unverified-bundled",
+        }
+    }
+}
+
+/// Whether a stored version's bytes may be loaded, judged before they are compiled or looked up in
+/// the precompiled cache (whose key is the hash of the bytes themselves, never the stored one): a
+/// published version's signature must verify by a key registered for its domain, for exactly these
+/// bytes and this version; a bundled version's bytes must be those of a component in this host's
+/// plugin directory (`bundled`: their sha256s). Hashes the bytes: call it off the async workers.
+pub fn trust(
+    stored: &Stored,
+    domain: &str,
+    version: &str,
+    bundled: &std::collections::HashSet<String>,
+) -> Result<(), Untrusted> {
+    use super::signing::SignatureError;
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&stored.bytes));
+    if stored.source == "bundled" {
+        return if bundled.contains(&sha256) { Ok(()) } else { Err(Untrusted::NotBundled(sha256[..12].to_string())) };
+    }
+    let doc = match &stored.signature {
+        None => None,
+        Some(Ok(doc)) => Some(doc),
+        Some(Err(e)) => return Err(SignatureError::BadSignature(e.clone()).into()),
+    };
+    super::signing::verify(doc, &sha256, domain, version, |_| stored.key.clone())?;
+    Ok(())
+}
+
+/// A version refused at load, once per process and set of bytes: the fault log (the admin's view
+/// of recent faults), the security log and the admins (through the outbox) are told, in one
+/// transaction. The domain's state is not changed: it keeps what it served.
+pub async fn record_refusal(
+    db: &Db,
+    notify: &crate::notify::NotifySettings,
+    r: &super::registry::Refusal,
+    host: &str,
+) -> Result<()> {
+    let mut tx = db.write().await?;
+    sqlx::query("INSERT INTO plugin_faults (domain, version, code, host, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&r.domain)
+        .bind(&r.version)
+        .bind(&r.code)
+        .bind(host)
+        .bind(r.at)
+        .execute(&mut *tx)
+        .await?;
+    let body = json!({"domain": r.domain, "version": r.version, "code": r.code, "error": r.error, "host": host});
+    crate::auth::store::record(&mut tx, "plugin-refused", &Actor::system(), None, body.clone()).await?;
+    let audience = if notify.smtp.is_none() {
+        Default::default()
+    } else {
+        crate::notify::Audience {
+            emails: admin_emails(&mut tx).await?,
+            subject: format!("插件拒绝加载：{} {}", r.domain, r.version),
+            text: format!(
+                "领域插件 {} {} 拒绝加载（{}）：{}。该领域继续使用此前的版本。",
+                r.domain, r.version, r.code, r.error
+            ),
+            phones: Vec::new(),
+        }
+    };
+    crate::notify::enqueue(&mut tx, notify, "plugin.refused", &body, &audience).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What serves a domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct DomainRow {
@@ -408,12 +528,21 @@ pub async fn revoke_key(db: &Db, actor: &Actor, id: i64) -> Result<(), ApiError>
     Ok(())
 }
 
+/// The key `public_key` if it is registered and not revoked.
 pub async fn trusted_key(c: &mut Conn, public_key: &str) -> Result<Option<TrustedKey>> {
-    let row =
-        sqlx::query("SELECT id, domain, fingerprint FROM publisher_keys WHERE public_key = $1 AND revoked_at IS NULL")
-            .bind(public_key)
-            .fetch_optional(&mut *c)
-            .await?;
+    trusted_key_at(c, public_key, i64::MAX).await
+}
+
+/// The key `public_key` if it is registered and was not revoked by `at` (a version's publication):
+/// a key revoked later signs nothing new, but still vouches for what it signed before.
+async fn trusted_key_at(c: &mut Conn, public_key: &str, at: i64) -> Result<Option<TrustedKey>> {
+    let row = sqlx::query(
+        "SELECT id, domain, fingerprint FROM publisher_keys WHERE public_key = $1 AND (revoked_at IS NULL OR revoked_at > $2)",
+    )
+    .bind(public_key)
+    .bind(at)
+    .fetch_optional(&mut *c)
+    .await?;
     Ok(row.map(|r| TrustedKey { id: r.get(0), domain: r.get(1), fingerprint: r.get(2) }))
 }
 
@@ -855,15 +984,7 @@ async fn admins_audience(
     if notify.smtp.is_none() {
         return Ok(Default::default());
     }
-    let emails = sqlx::query(
-        "SELECT DISTINCT u.email FROM users u JOIN role_grants g ON g.user_id = u.id \
-         WHERE g.role = 'admin' AND u.disabled = 0 AND u.email IS NOT NULL ORDER BY u.email",
-    )
-    .fetch_all(&mut *c)
-    .await?
-    .iter()
-    .map(|r| r.get::<String, _>(0))
-    .collect();
+    let emails = admin_emails(c).await?;
     let serving = match now {
         Some(d) if d.mode == "manual" => "该领域转入人工模式（案件照常办理，不作自动裁量）".to_string(),
         Some(d) => format!("已回退至 {}", d.active_version),
@@ -875,6 +996,19 @@ async fn admins_audience(
         text: format!("领域插件 {domain} {version} 已被隔离：{reason}。{serving}。"),
         phones: Vec::new(),
     })
+}
+
+/// Every enabled admin's e-mail address.
+async fn admin_emails(c: &mut Conn) -> Result<Vec<String>> {
+    Ok(sqlx::query(
+        "SELECT DISTINCT u.email FROM users u JOIN role_grants g ON g.user_id = u.id \
+         WHERE g.role = 'admin' AND u.disabled = 0 AND u.email IS NOT NULL ORDER BY u.email",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect())
 }
 
 /// `[plugin_policy]` in the settings: when a version is quarantined, and how often hosts look for

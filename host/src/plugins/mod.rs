@@ -13,4 +13,4 @@ pub use casegrid_runtime::{
     Granted, Limits, LoadError, Plugin, PluginError, Runtime, StaticData, bindings, check, json_size, sandbox,
 };
 pub use observe::HostObserver;
-pub use registry::{LoadFailure, Registry, Served, Snapshot, load_dir};
+pub use registry::{LoadFailure, Refusal, Registry, Served, Snapshot, load_dir};

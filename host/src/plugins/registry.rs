@@ -10,7 +10,7 @@ use super::lifecycle::{self, FaultPolicy};
 use super::{LoadError, Plugin, Runtime};
 use crate::store::{Db, StoreError};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -20,6 +20,23 @@ pub struct LoadFailure {
     pub file: String,
     pub code: &'static str,
     pub error: String,
+}
+
+/// A stored version this process refused to load, and why: shown in `/healthz`, the metrics and
+/// the admin's view of the domain, and told once to the fault log, the security log and the admins.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub domain: String,
+    pub version: String,
+    pub code: String,
+    pub error: String,
+    /// When this process refused it (RFC 3339).
+    pub since: String,
+    #[serde(skip)]
+    pub at: i64,
+    /// Told to the fault log and the admins already.
+    #[serde(skip)]
+    told: bool,
 }
 
 /// What serves one domain.
@@ -126,7 +143,13 @@ pub struct Registry {
     loaded: Mutex<HashMap<(String, String), Arc<Plugin>>>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
-    pub failures: Vec<LoadFailure>,
+    /// The bundled files that could not be served, at start.
+    failures: Vec<LoadFailure>,
+    /// The sha256 of every component of the plugin directory, installed at start: what vouches
+    /// for a version recorded as bundled.
+    bundled: Arc<HashSet<String>>,
+    /// Stored versions refused at load, by (domain, version), until one loads.
+    refused: Mutex<BTreeMap<(String, String), Refusal>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -142,6 +165,8 @@ pub enum VersionError {
     Unknown { domain: String, version: String },
     #[error("version {version} of {domain} does not load any more: {error}")]
     Load { domain: String, version: String, error: LoadError },
+    #[error("version {version} of {domain} is refused: {error}")]
+    Untrusted { domain: String, version: String, error: lifecycle::Untrusted },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -162,7 +187,7 @@ impl Registry {
                 .cmp(b.domain())
                 .then_with(|| semver_key(&b.manifest().version).cmp(&semver_key(&a.manifest().version)))
         });
-        let mut loaded = HashMap::new();
+        let (mut loaded, mut shas) = (HashMap::new(), HashSet::new());
         for (p, bytes) in bundled {
             let (domain, version) = (p.domain().to_string(), p.manifest().version.clone());
             match lifecycle::install_bundled(&db, &p, &bytes).await? {
@@ -176,6 +201,7 @@ impl Registry {
                 }
                 installed => {
                     tracing::info!(%domain, %version, sha256 = %p.sha256, new = installed == lifecycle::Installed::New, "bundled plugin installed");
+                    shas.insert(p.sha256.clone());
                     loaded.insert((domain, version), p);
                 }
             }
@@ -187,6 +213,8 @@ impl Registry {
             loaded: Mutex::new(loaded),
             reloading: tokio::sync::Mutex::new(()),
             failures,
+            bundled: Arc::new(shas),
+            refused: Mutex::new(BTreeMap::new()),
         });
         registry.refresh().await?;
         Ok(registry)
@@ -241,24 +269,93 @@ impl Registry {
         Ok(true)
     }
 
-    /// A stored version, loaded once and kept.
+    /// A stored version, loaded once and kept. Its bytes are checked first, every time they are
+    /// read from the database ([`lifecycle::trust`]): bytes nothing vouches for are refused before
+    /// they are compiled or looked up in the precompiled cache, and the refusal is recorded.
     pub async fn version(&self, domain: &str, version: &str) -> Result<Arc<Plugin>, VersionError> {
         let key = (domain.to_string(), version.to_string());
         if let Some(p) = self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(p.clone());
         }
         let mut c = self.db.pool().acquire().await.map_err(StoreError::from)?;
-        let (_, bytes) = lifecycle::component(&mut c, domain, version)
+        let stored = lifecycle::stored(&mut c, domain, version)
             .await?
             .ok_or_else(|| VersionError::Unknown { domain: domain.into(), version: version.into() })?;
         drop(c);
-        let rt = self.runtime.clone();
-        let p = tokio::task::spawn_blocking(move || rt.load_bytes(&bytes))
-            .await
-            .map_err(|e| LoadError::Io(format!("the load task failed: {e}")))
-            .and_then(|r| r)
-            .map_err(|error| VersionError::Load { domain: domain.into(), version: version.into(), error })?;
-        Ok(self.loaded.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(p).clone())
+        let (rt, bundled, d, v) = (self.runtime.clone(), self.bundled.clone(), key.0.clone(), key.1.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            lifecycle::trust(&stored, &d, &v, &bundled).map_err(|error| VersionError::Untrusted {
+                domain: d.clone(),
+                version: v.clone(),
+                error,
+            })?;
+            rt.load_bytes(&stored.bytes).map_err(|error| VersionError::Load { domain: d, version: v, error })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            let error = LoadError::Io(format!("the load task failed: {e}"));
+            Err(VersionError::Load { domain: domain.into(), version: version.into(), error })
+        });
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match loaded {
+            Ok(p) => {
+                refused.remove(&key);
+                drop(refused);
+                Ok(self.loaded.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(p).clone())
+            }
+            Err(e) => {
+                let code = match &e {
+                    VersionError::Untrusted { error, .. } => error.code(),
+                    VersionError::Load { error, .. } => error.code(),
+                    _ => "storage",
+                };
+                tracing::error!(%domain, %version, code, error = %e, "stored plugin version refused");
+                let (code, error) = (code.to_string(), e.to_string());
+                let same = refused.get(&key).is_some_and(|r| r.code == code && r.error == error);
+                if !same {
+                    let ((domain, version), at) = (key.clone(), crate::store::now_ms());
+                    let since = crate::store::rfc3339(at);
+                    refused.insert(key, Refusal { domain, version, code, error, since, at, told: false });
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// What could not be served: the bundled files refused at start, then the stored versions
+    /// refused since.
+    pub fn failures(&self) -> Vec<LoadFailure> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let later = refused.values().map(|r| LoadFailure {
+            file: format!("{} {}", r.domain, r.version),
+            code: "refused",
+            error: format!("{}: {}", r.code, r.error),
+        });
+        self.failures.iter().cloned().chain(later).collect()
+    }
+
+    /// The stored versions of `domain` (every domain: none) refused at load.
+    pub fn refused(&self, domain: Option<&str>) -> Vec<Refusal> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.values().filter(|r| domain.is_none_or(|d| r.domain == d)).cloned().collect()
+    }
+
+    /// Tells the fault log, the security log and the admins of each refusal not told yet.
+    async fn tell_refusals(&self, notify: &crate::notify::NotifySettings, host: &str) {
+        let untold: Vec<Refusal> = self.refused(None).into_iter().filter(|r| !r.told).collect();
+        for r in untold {
+            match lifecycle::record_refusal(&self.db, notify, &r, host).await {
+                Ok(()) => {
+                    let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(now) = refused.get_mut(&(r.domain.clone(), r.version.clone()))
+                        && now.error == r.error
+                    {
+                        now.told = true;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, domain = %r.domain, "recording a refused plugin version failed"),
+            }
+        }
     }
 
     /// Polls for changes made by any host, and records the faults of serving calls (quarantining
@@ -273,7 +370,7 @@ impl Registry {
         let (tx, mut faults) = tokio::sync::mpsc::unbounded_channel();
         observer.connect(tx);
         let poller = {
-            let reg = self.clone();
+            let (reg, notify, host) = (self.clone(), notify.clone(), host.clone());
             let every = std::time::Duration::from_millis(policy.poll_millis.max(50));
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
@@ -283,6 +380,7 @@ impl Registry {
                     if let Err(e) = reg.refresh().await {
                         tracing::warn!(error = %e, "checking for plugin changes failed");
                     }
+                    reg.tell_refusals(&notify, &host).await;
                 }
             })
         };

@@ -61,6 +61,8 @@ async fn domain_view(state: &AppState, domain: &str, history: bool) -> Result<Va
         "state": o.state,
         "versions": versions,
         "recent_faults": o.recent_faults,
+        // Versions this host refused to load (bytes nothing vouches for, a load that fails).
+        "refused": state.registry.refused(Some(domain)),
     });
     if let Some(activations) = o.activations {
         out["activations"] = serde_json::to_value(activations).unwrap_or_default();

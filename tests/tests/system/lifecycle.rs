@@ -57,6 +57,19 @@ fn signature(key: &signing::KeyFile, domain: &str, version: &str, bytes: &[u8]) 
     serde_json::to_value(signing::sign(key, domain, version, bytes).unwrap()).unwrap()
 }
 
+/// The hostile team, its key registered, publishes hostile 0.2.0 signed; its bytes.
+async fn publish_hostile_v2(app: &App) -> Vec<u8> {
+    let team = app.people(publishers()).await;
+    let key = registered_key(app, "hostile").await;
+    let v2 = std::fs::read(fixture("hostile-0.2.0")).unwrap();
+    let (s, b) = app
+        .with_token(&team["hostile-team"])
+        .publish(v2.clone(), Some(&signature(&key, "hostile", "0.2.0", &v2)))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    v2
+}
+
 async fn serving(app: &App, domain: &str) -> (String, String) {
     let (s, d) = app.get(&format!("/api/v1/domains/{domain}")).await;
     assert_eq!(s, 200, "{d}");
@@ -411,15 +424,8 @@ async fn a_version_that_keeps_failing_is_quarantined_and_the_domain_falls_back_t
         s.plugin_policy.window_minutes = 10;
     })
     .await;
-    let team = app.people(publishers()).await;
-    let key = registered_key(&app, "hostile").await;
+    publish_hostile_v2(&app).await;
     let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
-    let v2 = std::fs::read(fixture("hostile-0.2.0")).unwrap();
-    let (s, b) = app
-        .with_token(&team["hostile-team"])
-        .publish(v2.clone(), Some(&signature(&key, "hostile", "0.2.0", &v2)))
-        .await;
-    assert_eq!(s, 201, "{b}");
     assert_eq!(admin.post("/api/v1/plugins/hostile/activate", json!({"version": "0.2.0"})).await.0, 200);
     assert_eq!(serving(&app, "hostile").await, ("0.2.0".into(), "active".into()));
 
@@ -504,5 +510,88 @@ async fn a_version_that_keeps_failing_is_quarantined_and_the_domain_falls_back_t
     assert_eq!(s, 200, "{b}");
     assert_eq!(serving(&app, "hostile").await, ("0.1.0".into(), "active".into()));
     assert_eq!(classify("ordinary words").await.0, 200);
+    app.stop().await;
+}
+
+/// M2: the stored bytes of a published version are swapped underneath it (a database writer's
+/// edit, leaving the signed sha256 in place). Every load reads the bytes again and checks the
+/// signature against them: a reload refuses the version by name and the domain keeps what served;
+/// a restart, whose precompiled cache holds the genuine version, refuses it too, and the domain is
+/// not served and says why. Admins see it in their view, the metrics, `/healthz`, the fault and
+/// security logs and the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_version_whose_stored_bytes_were_swapped_is_refused_at_every_load_and_admins_are_told() {
+    let hook = Hook::start(0).await;
+    let notify = hook.settings("refusal-secret");
+    let app = App::spawn_with(&[&fixture("hostile")], |s| s.notify = notify.clone()).await;
+    let v2 = publish_hostile_v2(&app).await;
+    assert_eq!(serving(&app, "hostile").await.0, "0.1.0");
+
+    // Other bytes under the signed version: a component that loads and serves the same domain.
+    let db = app.db().await;
+    let swapped = with_custom_section(v2, b"not what the hostile team signed");
+    sqlx::query("UPDATE plugin_versions SET component = $1 WHERE domain = 'hostile' AND version = '0.2.0'")
+        .bind(swapped)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    // It is made to serve, as an admin's change on any host would: one reload later this host
+    // has refused it by name and keeps serving 0.1.0.
+    for sql in [
+        "UPDATE plugin_domains SET active_version = '0.2.0' WHERE domain = 'hostile'",
+        "UPDATE plugin_state SET seq = seq + 1 WHERE id = 1",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+    db.close().await;
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = admin.get("/api/v1/plugins/hostile").await.1;
+        if !view["refused"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let refused = &view["refused"][0];
+    assert_eq!((refused["version"].as_str(), refused["code"].as_str()), (Some("0.2.0"), Some("tampered")), "{view}");
+    assert!(refused["error"].as_str().unwrap().contains("not the one that was signed"), "{view}");
+    assert_eq!(serving(&app, "hostile").await, ("0.1.0".into(), "active".into()), "the domain keeps what served");
+    let (s, scores) = app.post("/api/v1/domains/hostile/classify", json!({"text": "hello"})).await;
+    assert_eq!((s, scores[0]["matched"][0].as_str()), (200, Some("ok")), "{scores}");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"casegrid_plugin_refused{domain="hostile",version="0.2.0",code="tampered"} 1"#),
+        "{metrics}"
+    );
+    // The admins are told, once, through the outbox; the fault and security logs have it.
+    let told = hook.wait_for(1, 10).await;
+    let r: Value = serde_json::from_str(&told.iter().find(|d| d.event == "plugin.refused").unwrap().body).unwrap();
+    assert_eq!((r["data"]["version"].as_str(), r["data"]["code"].as_str()), (Some("0.2.0"), Some("tampered")), "{r}");
+    let faults = admin.get("/api/v1/plugins/hostile").await.1["recent_faults"].clone();
+    assert!(faults.as_array().unwrap().iter().any(|f| f["version"] == "0.2.0" && f["code"] == "tampered"), "{faults}");
+    let (_, events) = admin.get("/api/v1/security-events").await;
+    assert!(events["events"].as_array().unwrap().iter().any(|e| e["kind"] == "plugin-refused"), "{events}");
+
+    // A restart loads what the database says serves, and refuses it again, though the precompiled
+    // cache holds the genuine 0.2.0 under the signed hash: the domain is not served, and says why.
+    let app = app.restart().await;
+    let (s, e) = app.get("/api/v1/domains/hostile").await;
+    assert_eq!((s, e["error"]["code"].as_str()), (503, Some("plugin-refused")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("tampered"), "{e}");
+    let (_, health) = app.get("/healthz").await;
+    assert!(
+        health["refused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["file"] == "hostile 0.2.0" && r["error"].as_str().unwrap().starts_with("tampered")),
+        "{health}"
+    );
+    // The admin puts the bundled version back in service.
+    let admin = app.sign_in("admin", ADMIN_PASSWORD).await;
+    let (s, b) = admin.post("/api/v1/plugins/hostile/activate", json!({"version": "0.1.0"})).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(serving(&app, "hostile").await, ("0.1.0".into(), "active".into()));
     app.stop().await;
 }
