@@ -6,8 +6,8 @@ use super::bindings::{
     Assessment, CONTRACT, Constraint, Date, FieldKind, FieldValue, FineRule, Form, Item, PenaltyKind, Text, Value,
 };
 use super::engine::Plugin;
-use serde::Serialize;
 use crate::money::band;
+use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// The forms every plugin must supply.

@@ -161,14 +161,7 @@ impl Runtime {
         sandbox::link_instant_clocks(&mut linker)?;
         spawn_ticker(&engine);
         let cache = Cache::new(&engine, cache_dir)?;
-        Ok(Arc::new(Self {
-            engine,
-            linker,
-            cache,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            limits,
-            observer,
-        }))
+        Ok(Arc::new(Self { engine, linker, cache, permits: Arc::new(Semaphore::new(concurrency)), limits, observer }))
     }
 
     pub fn limits(&self) -> &Limits {

@@ -8,9 +8,9 @@ use super::store::{Measure, Officer};
 use super::{CaseRow, Decision, stage};
 use crate::api_error::ApiError;
 use crate::clock::Day;
+use crate::money::yuan;
 use crate::plugins::Plugin;
 use crate::plugins::bindings::{FineRule, Item, LegalRef, Penalty, PenaltyKind};
-use crate::money::yuan;
 use crate::server::AppState;
 
 type Doc = (String, String, String);

@@ -1,6 +1,7 @@
 //! Evidence (证据, APL art. 46): a piece of each kind the law lists, with or without a file, kept in
 //! the object store and recorded in the case's transaction.
 
+use super::gates::invalid;
 use super::store::{self, NewEvidence};
 use super::workflow::{text, view, visible, works};
 use super::{procedure, stage};
@@ -10,7 +11,6 @@ use crate::auth::store::Actor;
 use crate::clock::{Day, now_ms};
 use crate::server::AppState;
 use crate::store::StoreError;
-use super::gates::invalid;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,7 +34,11 @@ pub async fn add_evidence(
     if !works(&mut c, caller, &org, &k).await? {
         return Err(ApiError::forbidden("only the case's officers and its team act on it"));
     }
-    procedure::need_stage(&k, &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING], "adding evidence")?;
+    procedure::need_stage(
+        &k,
+        &[stage::OPENED, stage::INVESTIGATING, stage::NOTICE, stage::HEARING],
+        "adding evidence",
+    )?;
     if !KINDS.contains(&kind) {
         return Err(invalid("kind", "invalid-choice", format!("APL art. 46: one of {}", KINDS.join(", "))));
     }

@@ -61,7 +61,10 @@ const STEP_ROLES: [&str; 3] = ["team-lead", "legal-reviewer", "leader"];
 impl Facts<'_> {
     /// The officers of the case with a valid certificate of its domain today.
     pub fn certified_officers(&self) -> Vec<&Officer> {
-        self.officers.iter().filter(|o| o.certified_until.as_deref().is_some_and(|u| u >= self.today.as_str())).collect()
+        self.officers
+            .iter()
+            .filter(|o| o.certified_until.as_deref().is_some_and(|u| u >= self.today.as_str()))
+            .collect()
     }
 
     /// Whether the decision clock is stopped for the case itself (not for a measure's testing).
@@ -376,7 +379,8 @@ pub fn may_approve(k: &CaseRow, f: &Facts, step: &Step) -> Result<(), ApiError> 
     if !c.holds_step_role[role] {
         return Err(ApiError::forbidden(format!("this step is for the {} of the case's team", step.role)));
     }
-    if f.officers.iter().any(|o| o.user_id == c.user_id) || k.proposal.as_ref().is_some_and(|p| p.proposed_by == c.login)
+    if f.officers.iter().any(|o| o.user_id == c.user_id)
+        || k.proposal.as_ref().is_some_and(|p| p.proposed_by == c.login)
     {
         return Err(ApiError::forbidden("an officer of the case does not approve its own proposal"));
     }

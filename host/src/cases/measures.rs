@@ -1,6 +1,7 @@
 //! Coercive measures (查封、扣押, ACL art. 9, 18–28): a seal or seizure decided with its inventory,
 //! an emergency measure approved afterwards, extended once, its testing time not counted, released.
 
+use super::gates::{invalid, refused};
 use super::store::{self, Measure};
 use super::workflow::{heads, load_pinned, text, view, visible, works, year_of};
 use super::{procedure, stage};
@@ -11,14 +12,13 @@ use crate::clock::{now_ms, rfc3339};
 use crate::plugins::bindings::ItemKind;
 use crate::server::AppState;
 use crate::store::StoreError;
-use super::gates::{invalid, refused};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// A new seal or seizure (ACL art. 24): the decision with its inventory.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeasureIn {
     /// `seal` (查封) or `seize` (扣押).
@@ -34,7 +34,7 @@ pub struct MeasureIn {
     pub emergency: bool,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryLine {
     pub name: String,
@@ -45,7 +45,7 @@ pub struct InventoryLine {
 }
 
 /// An action on a measure.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MeasureAction {
     /// The head approves an emergency measure (ACL art. 19).
@@ -311,4 +311,3 @@ pub async fn act_on_measure(
     drop(c);
     view(state, caller, k.id).await
 }
-

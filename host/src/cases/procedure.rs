@@ -172,7 +172,12 @@ pub(crate) fn need_stage(k: &CaseRow, allowed: &[&str], what: &str) -> Result<()
     Err(ApiError::new(
         StatusCode::CONFLICT,
         "wrong-stage",
-        format!("{what} is done at the stage {}; the case is at {} ({})", list.join(" or "), stage::zh(&k.stage), k.stage),
+        format!(
+            "{what} is done at the stage {}; the case is at {} ({})",
+            list.join(" or "),
+            stage::zh(&k.stage),
+            k.stage
+        ),
     ))
 }
 

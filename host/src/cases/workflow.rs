@@ -6,9 +6,7 @@ use super::gates::{CallerFacts, Facts};
 use super::lighter::{self, Applies};
 use super::procedure::{self, Next};
 use super::store::{self, NewEvidence};
-use super::{
-    Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage,
-};
+use super::{Assessed, CaseRow, CaseSettings, LEVELS, Outcome, Party, Referral, stage};
 use crate::api_error::ApiError;
 use crate::auth::store::{Actor, Conn, OrgIndex};
 use crate::auth::{Principal, Role, Scope};
@@ -172,7 +170,7 @@ pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> 
 }
 
 /// A case as opened.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenIn {
     /// `report`, `patrol` or `referral`.
@@ -383,41 +381,35 @@ async fn link_report(
     k: &CaseRow,
     now: i64,
 ) -> Result<()> {
-        r.status = "case-opened".into();
-        r.acknowledged_at = r.acknowledged_at.or(Some(now));
-        if !crate::intake::store::update(tx, &r, false).await? {
-            return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
-        }
-        sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
-            .bind(k.id)
-            .bind(r.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        crate::intake::store::add_event(
-            tx,
-            r.id,
-            "case-opened",
-            actor,
-            true,
-            Some("已立案调查"),
-            json!({"case": k.number}),
-        )
-        .await?;
-        let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
-        crate::notify::enqueue(
-            tx,
-            &state.intake.notify,
-            "report.case-opened",
-            &crate::intake::event_body(&r, r.id),
-            &who,
-        )
+    r.status = "case-opened".into();
+    r.acknowledged_at = r.acknowledged_at.or(Some(now));
+    if !crate::intake::store::update(tx, &r, false).await? {
+        return Err(refused("changed-meanwhile", "the report changed since it was read: look again and retry"));
+    }
+    sqlx::query("UPDATE reports SET case_id = $1 WHERE id = $2")
+        .bind(k.id)
+        .bind(r.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    crate::intake::store::add_event(
+        tx,
+        r.id,
+        "case-opened",
+        actor,
+        true,
+        Some("已立案调查"),
+        json!({"case": k.number}),
+    )
+    .await?;
+    let who = crate::intake::audience(tx, &state.intake.notify, &r, "case-opened").await?;
+    crate::notify::enqueue(tx, &state.intake.notify, "report.case-opened", &crate::intake::event_body(&r, r.id), &who)
         .await?;
     Ok(())
 }
 
 /// One action on a case.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     /// Officers of the case, by login (the team lead assigns).
@@ -432,11 +424,15 @@ pub enum Action {
     StartInvestigation,
     /// The on-site inspection record, checked by the domain's `inspection` form.
     RecordInspection {
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         values: Vec<FieldValue>,
     },
     /// The checklist item and the circumstances, checked by the domain's `case-facts` form.
     RecordFacts {
         item: String,
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         facts: Vec<FieldValue>,
     },
     /// Runs the assessment under the pinned and the current rules, for the officer to see.
@@ -493,6 +489,8 @@ pub enum Action {
     /// Summary procedure (APL art. 51–52): decided and handed over on the spot.
     DecideSummary {
         item: String,
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         facts: Vec<FieldValue>,
         fine_fen: Option<i64>,
         reason: Option<String>,
@@ -539,11 +537,35 @@ pub enum Action {
 impl Action {
     /// Every action's name, as the API spells it.
     pub const NAMES: [&'static str; 29] = [
-        "assign-officers", "convert-to-general", "start-investigation", "record-inspection", "record-facts", "assess",
-        "propose", "declare-distinct-act", "issue-notice", "serve-notice", "record-statement", "request-hearing",
-        "waive-hearing", "schedule-hearing", "hold-hearing", "submit", "approve", "reject", "decide-summary",
-        "serve-decision", "record-payment", "issue-demand", "close", "close-without-penalty", "refer-out",
-        "referral-accepted", "pause", "resume", "archive",
+        "assign-officers",
+        "convert-to-general",
+        "start-investigation",
+        "record-inspection",
+        "record-facts",
+        "assess",
+        "propose",
+        "declare-distinct-act",
+        "issue-notice",
+        "serve-notice",
+        "record-statement",
+        "request-hearing",
+        "waive-hearing",
+        "schedule-hearing",
+        "hold-hearing",
+        "submit",
+        "approve",
+        "reject",
+        "decide-summary",
+        "serve-decision",
+        "record-payment",
+        "issue-demand",
+        "close",
+        "close-without-penalty",
+        "refer-out",
+        "referral-accepted",
+        "pause",
+        "resume",
+        "archive",
     ];
 
     pub fn name(&self) -> &'static str {

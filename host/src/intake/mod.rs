@@ -95,14 +95,14 @@ pub(crate) fn check_category(plugins: &Snapshot, domain: &str, category: &str) -
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatLon {
     pub lat: f64,
     pub lon: f64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     pub name: Option<String>,
@@ -111,7 +111,7 @@ pub struct Contact {
 }
 
 /// A report as a citizen (or an Open311 client) sends it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     pub description: String,
@@ -207,7 +207,7 @@ pub struct Origin {
 }
 
 /// What the citizen is told at once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub id: i64,
     pub tracking_code: String,
@@ -221,7 +221,7 @@ pub struct Receipt {
     pub routing: RoutingNote,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoutingNote {
     /// `given` (the citizen chose), `classified`, or `triage`.
     pub how: &'static str,

@@ -6,8 +6,8 @@
 //! Versions are immutable and never deleted: a case pinned to a version can always run it again.
 
 use super::check::Report;
-use super::{Granted, Limits, Plugin, Runtime};
 use super::signing::{SignatureDoc, TrustedKey};
+use super::{Granted, Limits, Plugin, Runtime};
 use crate::api_error::ApiError;
 use crate::auth::Principal;
 use crate::auth::store::{Actor, Conn};

@@ -10,7 +10,7 @@ pub mod routes;
 pub mod signing;
 
 pub use casegrid_runtime::{
-    Granted, LoadError, Limits, Plugin, PluginError, Runtime, StaticData, bindings, check, json_size, sandbox,
+    Granted, Limits, LoadError, Plugin, PluginError, Runtime, StaticData, bindings, check, json_size, sandbox,
 };
 pub use observe::HostObserver;
 pub use registry::{LoadFailure, Registry, Served, Snapshot, load_dir};

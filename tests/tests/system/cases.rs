@@ -172,9 +172,14 @@ async fn a_citizens_report_becomes_a_case_that_runs_the_general_procedure_to_the
     assert_eq!(c["officers"].as_array().unwrap().len(), 1);
     // The case offers each caller what the procedure allows them now: one certified officer cannot
     // start the investigation (APL art. 42), and only the lead assigns officers.
-    let offered = |v: &Value| v["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let offered = |v: &Value| {
+        v["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     let officer = offered(&c);
-    assert!(officer.contains(&"record-facts".to_string()) && !officer.contains(&"start-investigation".to_string()), "{officer:?}");
+    assert!(
+        officer.contains(&"record-facts".to_string()) && !officer.contains(&"start-investigation".to_string()),
+        "{officer:?}"
+    );
     assert!(!officer.contains(&"assign-officers".to_string()), "{officer:?}");
     let lead = offered(&b.who("hzlead").get(&format!("/api/v1/cases/{id}")).await.1);
     assert!(lead.contains(&"assign-officers".to_string()) && lead.contains(&"refer-out".to_string()), "{lead:?}");

@@ -17,7 +17,11 @@ pub async fn close_without_penalty(cx: &mut Cx<'_>, k: &mut CaseRow, reason: Str
     if reason == "limitation"
         && Day::of(k.discovered_at) <= crate::cases::clock::limitation_ends(k.act_end(), k.safety_harmed)
     {
-        return Err(invalid("reason", "not-expired", "the act was discovered within the limitation period (APL art. 36)"));
+        return Err(invalid(
+            "reason",
+            "not-expired",
+            "the act was discovered within the limitation period (APL art. 36)",
+        ));
     }
     if reason == "no-current-rule" {
         let rows = store::assessments(cx.c, k.id).await?;

@@ -6,8 +6,8 @@ use super::{Cx, Effects, Result};
 use crate::cases::gates::{self, invalid, refused};
 use crate::cases::lighter::{self, Applies, BandError};
 use crate::cases::workflow::{
-    act_reference, applicable, both, chain_for, form_error, imposed_fine, one_act_one_fine, text, unreachable_assessment,
-    when,
+    act_reference, applicable, both, chain_for, form_error, imposed_fine, one_act_one_fine, text,
+    unreachable_assessment, when,
 };
 use crate::cases::{CaseRow, Decision, Proposal, Service};
 use crate::money::yuan;
@@ -122,7 +122,11 @@ pub async fn decide_summary(
 ) -> Result<Effects> {
     let it = cx.pinned.data().checklist.iter().find(|i| i.code == item);
     if !it.is_some_and(|i| i.kind == ItemKind::Penalty) {
-        return Err(invalid("item", "unknown-item", format!("no penalty item {item} in {} {}", k.domain, k.plugin_version)));
+        return Err(invalid(
+            "item",
+            "unknown-item",
+            format!("no penalty item {item} in {} {}", k.domain, k.plugin_version),
+        ));
     }
     if cx.callable {
         let errors = cx.pinned.validate("case-facts", facts.clone(), act_reference(k)).await?;
@@ -139,7 +143,8 @@ pub async fn decide_summary(
         .unwrap_or_else(|| unreachable_assessment(&item));
     // APL art. 51: a warning or a fine only.
     let mandatory: Vec<_> = a.penalties.iter().filter(|p| !p.optional).cloned().collect();
-    if mandatory.is_empty() || mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_))) {
+    if mandatory.is_empty() || mandatory.iter().any(|p| !matches!(p.kind, PenaltyKind::Warning | PenaltyKind::Fine(_)))
+    {
         return Err(refused("not-summary", "the summary procedure gives only a warning or a fine (APL art. 51)"));
     }
     gates::summary_limit(k, cx.f.settings, fine_fen)?;

@@ -5,8 +5,8 @@
 use super::{Cx, Effects, Result};
 use crate::cases::lighter::{self, Applies, BandError};
 use crate::cases::workflow::{
-    act_reference, applicable, both, chain_for, form_error, imposed_fine, invalid, legal_review_reasons, one_act_one_fine,
-    refused, static_band, text, unreachable_assessment,
+    act_reference, applicable, both, chain_for, form_error, imposed_fine, invalid, legal_review_reasons,
+    one_act_one_fine, refused, static_band, text, unreachable_assessment,
 };
 use crate::cases::{CaseRow, Proposal};
 use crate::money::yuan;
@@ -34,7 +34,11 @@ pub async fn record_facts(cx: &mut Cx<'_>, k: &mut CaseRow, item: String, facts:
         invalid("item", "unknown-item", format!("no item {item} in {} {}", k.domain, k.plugin_version))
     })?;
     if it.kind != ItemKind::Penalty {
-        return Err(invalid("item", "not-a-penalty", "a coercive measure is decided as a measure, not as the case's item"));
+        return Err(invalid(
+            "item",
+            "not-a-penalty",
+            "a coercive measure is decided as a measure, not as the case's item",
+        ));
     }
     if cx.callable {
         let errors = cx.pinned.validate("case-facts", facts.clone(), act_reference(k)).await?;
@@ -79,7 +83,11 @@ pub async fn propose(cx: &mut Cx<'_>, k: &mut CaseRow, input: ProposeIn) -> Resu
         }
         Err(e) if e.code == "manual-mode" => {
             let tier = input.tier.clone().ok_or_else(|| {
-                invalid("tier", "required", "a version cannot be called (manual mode): name the tier from the published checklist")
+                invalid(
+                    "tier",
+                    "required",
+                    "a version cannot be called (manual mode): name the tier from the published checklist",
+                )
             })?;
             let (a, _) = static_band(cx.pinned, &item, &tier, &facts)?;
             let why = "manual mode: the published band of the rules at the time of the act, checked by the host";

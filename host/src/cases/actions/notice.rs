@@ -12,7 +12,8 @@ use serde_json::json;
 pub fn issue_notice(cx: &Cx<'_>, k: &mut CaseRow) -> Effects {
     let fine = k.proposal.as_ref().and_then(|p| p.fine_fen);
     let item = k.proposal.as_ref().map(|p| p.item.clone()).unwrap_or_default();
-    let hearing_available = cx.pinned.data().checklist.iter().find(|i| i.code == item).is_some_and(|i| i.hearing_available);
+    let hearing_available =
+        cx.pinned.data().checklist.iter().find(|i| i.code == item).is_some_and(|i| i.hearing_available);
     k.progress.notice = Some(Notice {
         number: String::new(),
         issued_at: cx.f.now,

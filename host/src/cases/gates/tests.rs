@@ -201,10 +201,13 @@ fn an_unpaid_fine_closes_only_after_the_demand_on_the_heads_application_acl_35_3
     let (s, cal) = (CaseSettings::default(), calendar());
     let mut k = case("organisation");
     let mut f = facts(&s, &cal, at("2026-05-01", 9));
-    k.progress.decision = Some(serde_json::from_value(json!({
-        "number": "", "decided_at": 0, "summary": false, "item": "x", "tier": "t", "applies": "pinned",
-        "penalties": [], "fine_fen": 100_000, "orders": []
-    })).expect("a decision"));
+    k.progress.decision = Some(
+        serde_json::from_value(json!({
+            "number": "", "decided_at": 0, "summary": false, "item": "x", "tier": "t", "applies": "pinned",
+            "penalties": [], "fine_fen": 100_000, "orders": []
+        }))
+        .expect("a decision"),
+    );
     assert_eq!(code(executed_or_enforceable(&k, &f)), "not-executed");
     k.progress.demand = Some(crate::cases::Demand { number: String::new(), issued_at: 0, due_at: f.now });
     assert_eq!(code(executed_or_enforceable(&k, &f)), "demand-running", "until the demand's last instant");
@@ -212,7 +215,10 @@ fn an_unpaid_fine_closes_only_after_the_demand_on_the_heads_application_acl_35_3
     assert_eq!(code(executed_or_enforceable(&k, &f)), "forbidden", "an officer does not apply for enforcement");
     f.caller.heads = true;
     assert_eq!(code(executed_or_enforceable(&k, &f)), "ok");
-    k.progress.payment = Some(serde_json::from_value(json!({"paid_at": 0, "fine_fen": 100_000, "surcharge_fen": 0, "receipt": "R1"})).unwrap());
+    k.progress.payment = Some(
+        serde_json::from_value(json!({"paid_at": 0, "fine_fen": 100_000, "surcharge_fen": 0, "receipt": "R1"}))
+            .unwrap(),
+    );
     f.caller.heads = false;
     assert_eq!(code(executed_or_enforceable(&k, &f)), "ok", "paid: any officer closes");
     assert_eq!(code(not_paid(&k, &f)), "already-paid");
