@@ -39,7 +39,7 @@ struct Inner<'a> {
     field: Option<&'a str>,
     /// More about the error: the plugin's field errors of an `invalid-facts`, for one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     details: Option<&'a serde_json::Value>,
 }
 

@@ -57,7 +57,8 @@ fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204, description = "signed out; the cookie is cleared")))]
+    responses((status = 204, description = "signed out; the cookie is cleared"),
+              (status = 400, description = "`not-a-session`: an API token is revoked, not signed out", body = ApiError)))]
 async fn logout(State(state): State<AppState>, ip: ClientIp, Caller(p): Caller) -> Result<Response, ApiError> {
     service::sign_out(&state, &p, ip).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();

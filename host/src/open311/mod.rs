@@ -71,9 +71,9 @@ fn unknown(file: &str) -> Response {
 
 #[utoipa::path(get, path = "/open311/v2/{file}", tag = "open311",
     params(("file" = String, Path, description = "`discovery`, `services` or `requests`, each `.json` or `.xml`")),
-    responses((status = 200, description = "the GeoReport v2 answer", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 404, description = "no such resource", content((Object = "application/json"), (String = "text/xml")))))]
+    responses((status = 200, description = "the GeoReport v2 answer", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such resource", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn top(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -161,8 +161,8 @@ fn attributes(form: &Form) -> Vec<Value> {
 
 #[utoipa::path(get, path = "/open311/v2/services/{file}", tag = "open311",
     params(("file" = String, Path, description = "`{service_code}.json` or `.xml`")),
-    responses((status = 200, description = "the service's attributes", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 404, description = "no such service", content((Object = "application/json"), (String = "text/xml")))))]
+    responses((status = 200, description = "the service's attributes", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such service", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn service_definition(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let Some((code, f)) = split(&file) else { return unknown(&file) };
     let Some((domain, category)) = code.split_once('.') else {
@@ -223,10 +223,10 @@ fn form_urlencoded(b: &[u8]) -> Vec<(String, String)> {
     params(("file" = String, Path, description = "`requests.json` or `requests.xml`")),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded",
                  description = "`api_key`, `service_code`, `lat`/`long` or `address_string`, `description`, `attribute[code]`…"),
-    responses((status = 201, description = "`[{service_request_id, service_notice}]`", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 403, description = "a missing or wrong `api_key`", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 404, description = "no such resource or service", content((Object = "application/json"), (String = "text/xml"))),
+    responses((status = 201, description = "`[{service_request_id, service_notice}]`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 403, description = "a missing or wrong `api_key`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such resource or service", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn post_request(
     State(state): State<AppState>,
@@ -398,8 +398,8 @@ async fn load(state: &AppState, ids: &[String]) -> Result<Vec<(ReportRow, Option
 
 #[utoipa::path(get, path = "/open311/v2/requests/{file}", tag = "open311",
     params(("file" = String, Path, description = "`{service_request_id}.json` or `.xml`")),
-    responses((status = 200, description = "one request", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 404, description = "no such request", content((Object = "application/json"), (String = "text/xml")))))]
+    responses((status = 200, description = "one request", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such request", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let Some((code, f)) = split(&file) else { return unknown(&file) };
     match load(&state, &[code.to_string()]).await {
@@ -414,8 +414,8 @@ async fn one_request(State(state): State<AppState>, Path(file): Path<String>) ->
 
 #[utoipa::path(get, path = "/open311/v2/tokens/{file}", tag = "open311",
     params(("file" = String, Path, description = "`{token}.json` or `.xml`")),
-    responses((status = 200, description = "the request behind a token", content((Object = "application/json"), (String = "text/xml"))),
-              (status = 404, description = "no such token", content((Object = "application/json"), (String = "text/xml")))))]
+    responses((status = 200, description = "the request behind a token", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such token", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     // Requests are filed at once, so a token is the request's own id.
     let Some((code, f)) = split(&file) else { return unknown(&file) };
