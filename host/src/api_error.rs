@@ -20,19 +20,41 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// Every error answer of the JSON API: `{error: {code, message, field?, details?}}`. The OpenAPI
+/// document takes its schema from this very type.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Body<'a> {
     error: Inner<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiErrorDetail)]
 struct Inner<'a> {
+    /// Stable and machine-readable: `not-found`, `invalid-body`, `forbidden`, `rate-limited`…
     code: &'a str,
+    /// For people; a 5xx says only `internal error`.
     message: &'a str,
+    /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// More about the error: the plugin's field errors of an `invalid-facts`, for one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
     details: Option<&'a serde_json::Value>,
+}
+
+/// The document names the error answer `ApiError`, after this type, so a handler's
+/// `responses(..., body = ApiError)` reads as its `Result<_, ApiError>` does.
+impl utoipa::PartialSchema for ApiError {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <Body<'static> as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl utoipa::ToSchema for ApiError {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <Body<'static> as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 impl ApiError {

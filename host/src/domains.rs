@@ -11,24 +11,23 @@ use crate::plugins::bindings::{Assessment, CategoryScore, FieldError, FieldValue
 use crate::plugins::{Granted, Plugin, Served};
 use crate::server::{ApiJson, AppState};
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/domains", get(list))
-        .route("/api/v1/domains/{domain}", get(one))
-        .route("/api/v1/domains/{domain}/checklist", get(checklist))
-        .route("/api/v1/domains/{domain}/checklist/{item}", get(checklist_item))
-        .route("/api/v1/domains/{domain}/forms/{form}", get(form))
-        .route("/api/v1/domains/{domain}/forms/{form}/validate", post(validate))
-        .route("/api/v1/domains/{domain}/assess", post(assess))
-        .route("/api/v1/domains/{domain}/classify", post(classify))
-        .route("/api/v1/classify", post(classify_all))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(checklist))
+        .routes(routes!(checklist_item))
+        .routes(routes!(form))
+        .routes(routes!(validate))
+        .routes(routes!(assess))
+        .routes(routes!(classify))
+        .routes(routes!(classify_all))
 }
 
 #[derive(Serialize)]
@@ -95,10 +94,15 @@ fn plugin(state: &AppState, domain: &str) -> Result<Arc<Plugin>, ApiError> {
     Ok(served(state, domain)?.plugin)
 }
 
+#[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
+    responses((status = 200, description = "every enabled domain: manifest, plugin hash, limits granted, mode", body = Vec<Object>)))]
 async fn list(State(state): State<AppState>) -> Json<Vec<serde_json::Value>> {
     Json(state.registry.snapshot().all().filter_map(|s| serde_json::to_value(summary(s)).ok()).collect())
 }
 
+#[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
+    responses((status = 200, description = "the domain with its report categories and forms", body = Object),
+              (status = 404, description = "`not-found`: no enabled domain of that code", body = ApiError)))]
 async fn one(State(state): State<AppState>, Path(domain): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let s = served(&state, &domain)?;
     let p = s.plugin.clone();
@@ -108,12 +112,16 @@ async fn one(State(state): State<AppState>, Path(domain): Path<String>) -> Resul
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 struct ChecklistQuery {
     /// Words that must all appear in an item's code, title (either language) or keywords.
     q: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/checklist", tag = "domains",
+    params(("domain" = String, Path), ChecklistQuery),
+    responses((status = 200, description = "the checklist items that mention every word of `q`", body = Vec<Object>),
+              (status = 404, description = "`not-found`", body = ApiError)))]
 async fn checklist(
     State(state): State<AppState>,
     Path(domain): Path<String>,
@@ -132,6 +140,10 @@ fn item_mentions(it: &Item, word: &str) -> bool {
         || it.keywords.iter().any(|k| k.to_lowercase().contains(word))
 }
 
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/checklist/{item}", tag = "domains",
+    params(("domain" = String, Path), ("item" = String, Path)),
+    responses((status = 200, description = "one checklist item: legal basis, discretion band, deadlines", body = Object),
+              (status = 404, description = "`not-found`", body = ApiError)))]
 async fn checklist_item(
     State(state): State<AppState>,
     Path((domain, code)): Path<(String, String)>,
@@ -146,6 +158,10 @@ async fn checklist_item(
     Ok(Json(item.clone()))
 }
 
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/forms/{form}", tag = "domains",
+    params(("domain" = String, Path), ("form" = String, Path)),
+    responses((status = 200, description = "the form's fields", body = Object),
+              (status = 404, description = "`not-found`", body = ApiError)))]
 async fn form(
     State(state): State<AppState>,
     Path((domain, id)): Path<(String, String)>,
@@ -172,9 +188,11 @@ fn reference_time(at: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ValidateRequest {
+    /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+    #[schema(value_type = Vec<Object>)]
     values: Vec<FieldValue>,
     at: Option<i64>,
 }
@@ -185,6 +203,12 @@ struct ValidateResponse {
     errors: Vec<FieldError>,
 }
 
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/forms/{form}/validate", tag = "domains",
+    params(("domain" = String, Path), ("form" = String, Path)), request_body = ValidateRequest,
+    responses((status = 200, description = "`valid`, and each field's error", body = Object),
+              (status = 400, description = "`invalid-reference-time`", body = ApiError),
+              (status = 404, description = "`not-found`: domain or form", body = ApiError),
+              (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
 async fn validate(
     State(state): State<AppState>,
     Path((domain, form)): Path<(String, String)>,
@@ -195,10 +219,12 @@ async fn validate(
     Ok(Json(ValidateResponse { valid: errors.is_empty(), errors }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssessRequest {
     item: String,
+    /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+    #[schema(value_type = Vec<Object>)]
     facts: Vec<FieldValue>,
     at: Option<i64>,
 }
@@ -220,6 +246,14 @@ fn may_assess(caller: &Principal, domain: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/assess", tag = "domains",
+    params(("domain" = String, Path)), request_body = AssessRequest,
+    responses((status = 200, description = "the plugin's assessment, checked against the checklist", body = Object),
+              (status = 400, description = "`invalid-reference-time`", body = ApiError),
+              (status = 403, description = "`forbidden`, `not-certified`", body = ApiError),
+              (status = 404, description = "`not-found`", body = ApiError),
+              (status = 422, description = "`invalid-facts`, `not-in-force`", body = ApiError),
+              (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
 async fn assess(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -231,7 +265,7 @@ async fn assess(
     Ok(Json(p.assess(&req.item, req.facts, reference_time(req.at)?).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClassifyRequest {
     text: String,
@@ -241,6 +275,11 @@ struct ClassifyRequest {
 /// classified by intake itself.
 const CLASSIFIERS: &[Role] = &[Role::Dispatcher, Role::Officer, Role::TeamLead];
 
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/classify", tag = "domains",
+    params(("domain" = String, Path)), request_body = ClassifyRequest,
+    responses((status = 200, description = "the domain's categories scored for the text", body = Vec<Object>),
+              (status = 404, description = "`not-found`", body = ApiError),
+              (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
 async fn classify(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -253,6 +292,8 @@ async fn classify(
 }
 
 /// Which domain and category a citizen's words belong to, across every loaded domain, or triage.
+#[utoipa::path(post, path = "/api/v1/classify", tag = "domains", request_body = ClassifyRequest,
+    responses((status = 200, description = "routed to a domain and category, or triage, with the candidates weighed", body = Object)))]
 async fn classify_all(
     State(state): State<AppState>,
     Caller(caller): Caller,

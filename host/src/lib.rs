@@ -19,6 +19,7 @@ pub mod metrics;
 pub use casegrid_runtime::money;
 pub mod notify;
 pub mod open311;
+pub mod openapi;
 pub mod outbound;
 pub mod plugins;
 pub mod routing;

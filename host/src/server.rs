@@ -9,13 +9,13 @@ use crate::store::Db;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -125,28 +125,71 @@ async fn housekeeping(state: AppState) {
     }
 }
 
+/// Every route of the server, each with its document (see [`crate::openapi`]). The arguments are
+/// the body limits of the upload routes: a plugin component, a case's evidence file, a report's
+/// photos.
+pub fn api_router(max_component: usize, max_evidence: usize, max_report: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(crate::openapi::document))
+        .merge(crate::domains::routes())
+        .merge(crate::auth::routes::routes())
+        .merge(crate::admin::routes())
+        .merge(crate::plugins::routes::routes(max_component))
+        .merge(crate::open311::routes())
+        .merge(crate::cases::routes::routes(max_evidence))
+        .merge(crate::intake::routes::routes(max_report))
+}
+
 pub fn router(state: AppState) -> Router {
     // A body may carry the largest plugin input plus its JSON envelope; anything larger is refused
     // before it is buffered.
     let body_limit = state.runtime.limits().max_input_bytes + 64 * 1024;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .merge(crate::domains::routes())
-        .merge(crate::auth::routes::routes())
-        .merge(crate::admin::routes())
-        .merge(crate::plugins::routes::routes(state.runtime.limits().max_component_bytes as usize))
-        .merge(crate::open311::routes())
-        .merge(crate::cases::routes::routes(state.intake.settings.max_attachment_bytes + (1 << 20)))
-        .merge(crate::intake::routes::routes(
-            state.intake.settings.max_attachments * state.intake.settings.max_attachment_bytes + (1 << 20),
-        ))
+    let intake = &state.intake.settings;
+    let (router, api) = api_router(
+        state.runtime.limits().max_component_bytes as usize,
+        intake.max_attachment_bytes + (1 << 20),
+        intake.max_attachments * intake.max_attachment_bytes + (1 << 20),
+    )
+    .split_for_parts();
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .layer(axum::Extension(crate::openapi::serve(&crate::openapi::finish(api))))
+        .layer(axum::middleware::from_fn(rejections))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::extract::authenticate))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_request))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// axum's own extractors (`Path`, `Query`) refuse a request in plain text; the API answers every
+/// error in its one shape, so their refusals are rewritten here with a stable code.
+async fn rejections(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let res = next.run(req).await;
+    let plain = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || !res.status().is_client_error() {
+        return res;
+    }
+    let status = res.status();
+    let text = match axum::body::to_bytes(res.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let code = if text.starts_with("Failed to deserialize query string") {
+        "invalid-query"
+    } else if text.starts_with("Invalid URL") || text.starts_with("Wrong number of path") {
+        "invalid-path"
+    } else {
+        "invalid-request"
+    };
+    ApiError::new(status, code, text).into_response()
 }
 
 /// Counts every request by method, route template (never the raw path: ids would make a series
@@ -173,6 +216,8 @@ async fn count_request(
 
 /// `GET /metrics`: Prometheus text. Public like `/healthz`: counts and latencies, no personal data;
 /// keep it on the internal network.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     let mut text = state.metrics.render();
     text.push_str("# HELP casegrid_plugin_info The plugin version serving each enabled domain, by domain, version, component hash and mode\n");
@@ -203,6 +248,8 @@ struct Health<'a> {
     refused: &'a [LoadFailure],
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "`{status, domains, refused}`", body = Object)))]
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     let refused = state.registry.failures();
     let h = Health { status: "ok", domains: state.registry.snapshot().len(), refused: &refused };

@@ -10,31 +10,31 @@ use crate::auth::store;
 use crate::auth::{Principal, Role};
 use crate::server::{ApiJson, AppState};
 use crate::store::rfc3339;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", get(list_users).post(create_user))
-        .route("/api/v1/users/{id}", get(get_user))
-        .route("/api/v1/users/{id}/disable", post(disable_user))
-        .route("/api/v1/users/{id}/enable", post(enable_user))
-        .route("/api/v1/users/{id}/reset-password", post(reset_password))
-        .route("/api/v1/users/{id}/grants", post(grant))
-        .route("/api/v1/users/{id}/grants/{grant}", delete(revoke))
-        .route("/api/v1/users/{id}/certifications/{domain}", put(certify).delete(uncertify))
-        .route("/api/v1/users/{id}/tokens", get(user_tokens).post(create_user_token))
-        .route("/api/v1/org", get(org))
-        .route("/api/v1/org/departments", post(create_department))
-        .route("/api/v1/org/teams", post(create_team))
-        .route("/api/v1/org/import", post(import_org))
-        .route("/api/v1/open311-keys", get(list_keys).post(create_key))
-        .route("/api/v1/open311-keys/{id}", delete(revoke_key))
-        .route("/api/v1/security-events", get(security_events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(reset_password))
+        .routes(routes!(grant))
+        .routes(routes!(revoke))
+        .routes(routes!(certify, uncertify))
+        .routes(routes!(user_tokens, create_user_token))
+        .routes(routes!(org))
+        .routes(routes!(create_department))
+        .routes(routes!(create_team))
+        .routes(routes!(import_org))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(security_events))
 }
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -43,14 +43,21 @@ fn admin(p: &Principal) -> Result<(), ApiError> {
     p.require(&[Role::Admin])
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin",
+    responses((status = 200, description = "the accounts in the caller's scope", body = Object)))]
 async fn list_users(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     Ok(Json(json!({ "users": ops::list_users(&state.db, &p).await? })))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, description = "one account", body = Object)))]
 async fn get_user(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     Ok(Json(json!({ "user": ops::user(&state.db, &p, id).await? })))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = ops::UserIn,
+    responses((status = 201, description = "the account and its one-time password", body = Object),
+              (status = 409, description = "`conflict`: the login is taken", body = ApiError)))]
 async fn create_user(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -62,6 +69,8 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(json!(created))))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "disabled: its sessions end, its tokens stop")))]
 async fn disable_user(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -73,6 +82,8 @@ async fn disable_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "enabled")))]
 async fn enable_user(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -84,12 +95,18 @@ async fn enable_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, description = "`{one_time_password}`", body = Object)))]
 async fn reset_password(State(state): State<AppState>, ip: ClientIp, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     admin(&p)?;
     let otp = ops::reset_password(&state.db, &p.actor(ip), id).await?;
     Ok(Json(json!({ "one_time_password": otp })))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{id}/grants", tag = "admin", params(("id" = i64, Path)), request_body = ops::RoleIn,
+    responses((status = 201, description = "granted: `{id}`", body = Object),
+              (status = 200, description = "held already: `{id}`", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn grant(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -102,6 +119,9 @@ async fn grant(
     Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(json!({ "id": grant }))))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{id}/grants/{grant}", tag = "admin",
+    params(("id" = i64, Path), ("grant" = i64, Path)),
+    responses((status = 204, description = "revoked")))]
 async fn revoke(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -113,13 +133,16 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CertBody {
     number: String,
     valid_until: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/users/{id}/certifications/{domain}", tag = "admin",
+    params(("id" = i64, Path), ("domain" = String, Path)), request_body = CertBody,
+    responses((status = 200, description = "`{certification}`", body = Object)))]
 async fn certify(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -133,6 +156,9 @@ async fn certify(
     Ok(Json(json!({ "certification": cert })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{id}/certifications/{domain}", tag = "admin",
+    params(("id" = i64, Path), ("domain" = String, Path)),
+    responses((status = 204, description = "withdrawn")))]
 async fn uncertify(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -144,6 +170,8 @@ async fn uncertify(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}/tokens", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, description = "the account's API tokens", body = Object)))]
 async fn user_tokens(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -157,6 +185,8 @@ async fn user_tokens(
 
 /// An admin makes a token for another account: a machine client's (an Open311 bridge, a reporting
 /// job) that has no person to sign in.
+#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "admin", params(("id" = i64, Path)), request_body = NewTokenBody,
+    responses((status = 201, description = "the new token, shown once", body = Object)))]
 async fn create_user_token(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -168,6 +198,8 @@ async fn create_user_token(
     Ok((StatusCode::CREATED, Json(service::issue_token(&state, &p, ip, id, &body).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/org", tag = "admin",
+    responses((status = 200, description = "departments and teams", body = Object)))]
 async fn org(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     if !p.is_staff() {
         return Err(ApiError::forbidden("the organisation is visible to the bureau's staff"));
@@ -175,6 +207,9 @@ async fn org(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     Ok(Json(json!(ops::org(&state.db).await?)))
 }
 
+#[utoipa::path(post, path = "/api/v1/org/departments", tag = "admin", request_body = ops::DepartmentIn,
+    responses((status = 201, description = "`{id, code}`", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_department(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -186,6 +221,9 @@ async fn create_department(
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "code": body.code }))))
 }
 
+#[utoipa::path(post, path = "/api/v1/org/teams", tag = "admin", request_body = ops::TeamIn,
+    responses((status = 201, description = "`{id, code}`", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_team(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -197,6 +235,9 @@ async fn create_team(
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "code": body.code }))))
 }
 
+#[utoipa::path(post, path = "/api/v1/org/import", tag = "admin", request_body = ops::OrgDoc,
+    responses((status = 200, description = "what was created and what existed", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn import_org(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -212,18 +253,22 @@ fn key_json(k: &store::Open311Key) -> Value {
            "last_used_at": k.last_used_at.map(rfc3339), "revoked_at": k.revoked_at.map(rfc3339)})
 }
 
+#[utoipa::path(get, path = "/api/v1/open311-keys", tag = "admin",
+    responses((status = 200, description = "`{keys}`", body = Object)))]
 async fn list_keys(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     admin(&p)?;
     let keys: Vec<Value> = ops::open311_keys(&state.db).await?.iter().map(key_json).collect();
     Ok(Json(json!({ "keys": keys })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
     client: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/open311-keys", tag = "admin", request_body = KeyBody,
+    responses((status = 201, description = "`{api_key, info}`: the key is shown once", body = Object)))]
 async fn create_key(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -235,6 +280,8 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(json!({ "api_key": k.key, "info": key_json(&k.info) }))))
 }
 
+#[utoipa::path(delete, path = "/api/v1/open311-keys/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 204, description = "revoked")))]
 async fn revoke_key(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -246,7 +293,7 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct EventQuery {
     kind: Option<String>,
@@ -254,6 +301,8 @@ struct EventQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/security-events", tag = "admin", params(EventQuery),
+    responses((status = 200, description = "`{events}`, newest first", body = Object)))]
 async fn security_events(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<EventQuery>) -> Answer {
     admin(&p)?;
     let events = ops::security_events(&state.db, q.kind.as_deref(), q.subject, q.limit).await?;

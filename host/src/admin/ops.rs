@@ -22,7 +22,7 @@ fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<Stri
 }
 
 /// A role and where it is held, as people write it: `{"role": "officer", "team": "HZ-T01"}`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleIn {
     pub role: String,
@@ -148,7 +148,7 @@ pub fn check_date(s: &str, field: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertIn {
     pub domain: String,
@@ -172,7 +172,7 @@ impl CertIn {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     pub login: String,
@@ -427,14 +427,14 @@ pub async fn uncertify(db: &Db, actor: &Actor, user: i64, domain: &str) -> Resul
 
 // ---- organisation ----
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentIn {
     pub code: String,
     pub name: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamIn {
     pub code: String,
@@ -447,7 +447,7 @@ pub struct TeamIn {
 /// /api/v1/org/import`). Importing is additive and repeatable: departments and teams are matched
 /// by code and updated, members by login; roles and certifications listed are added or renewed,
 /// and nothing unlisted is removed.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgDoc {
     #[serde(default)]

@@ -10,24 +10,29 @@ use super::service::{
 use crate::api_error::ApiError;
 use crate::server::{ApiJson, AppState};
 use crate::store::rfc3339;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/auth/password", post(change_password))
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(register))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody, security(()),
+    responses((status = 200, description = "signed in: `{user, csrf_token, expires_at}` and the session cookie", body = Object),
+              (status = 401, description = "`invalid-credentials`", body = ApiError),
+              (status = 403, description = "`disabled`", body = ApiError),
+              (status = 429, description = "`account-locked`, `rate-limited`, with `Retry-After`", body = ApiError)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -53,6 +58,9 @@ fn session_cookie(value: &str, max_age: i64, settings: &AuthSettings) -> HeaderV
         .expect("a cookie of URL-safe characters")
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "signed out; the cookie is cleared"),
+              (status = 400, description = "`not-a-session`: an API token is revoked, not signed out", body = ApiError)))]
 async fn logout(State(state): State<AppState>, ip: ClientIp, Caller(p): Caller) -> Result<Response, ApiError> {
     service::sign_out(&state, &p, ip).await?;
     let mut r = StatusCode::NO_CONTENT.into_response();
@@ -61,10 +69,15 @@ async fn logout(State(state): State<AppState>, ip: ClientIp, Caller(p): Caller) 
     Ok(r)
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "the caller's account and CSRF token", body = Object)))]
 async fn me(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<Me>, ApiError> {
     Ok(Json(service::me(&state, &p).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordBody,
+    responses((status = 204, description = "changed; the account's other sessions end"),
+              (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn change_password(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -75,6 +88,10 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody, security(()),
+    responses((status = 201, description = "a citizen's account", body = Object),
+              (status = 409, description = "`conflict`: the login is taken", body = ApiError),
+              (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -85,10 +102,14 @@ async fn register(
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
+    responses((status = 200, description = "the caller's API tokens (never the secrets)", body = Object)))]
 async fn list_tokens(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(service::tokens(&state, p.user_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = NewTokenBody,
+    responses((status = 201, description = "the new token, shown once", body = Object)))]
 async fn create_token(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -98,6 +119,8 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(service::issue_token(&state, &p, ip, p.user_id, &body).await?)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth", params(("id" = i64, Path)),
+    responses((status = 204, description = "revoked")))]
 async fn revoke_token(
     State(state): State<AppState>,
     ip: ClientIp,

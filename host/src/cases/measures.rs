@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// A new seal or seizure (ACL art. 24): the decision with its inventory.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeasureIn {
     /// `seal` (查封) or `seize` (扣押).
@@ -34,7 +34,7 @@ pub struct MeasureIn {
     pub emergency: bool,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryLine {
     pub name: String,
@@ -45,7 +45,7 @@ pub struct InventoryLine {
 }
 
 /// An action on a measure.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MeasureAction {
     /// The head approves an emergency measure (ACL art. 19).

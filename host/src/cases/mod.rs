@@ -163,7 +163,7 @@ pub mod stage {
 }
 
 /// The party (当事人).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Party {
     /// `person` or `organisation`.
@@ -366,7 +366,7 @@ pub struct Closing {
 }
 
 /// Where a case came from.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Referral {
     /// The agency (or higher authority) that referred the case or clue.

@@ -7,36 +7,41 @@ use crate::auth::Role;
 use crate::auth::extract::{Caller, ClientIp};
 use crate::server::{ApiJson, AppState};
 use crate::store::StoreError;
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn routes(max_upload: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/cases", post(open).get(list))
-        .route("/api/v1/cases/{id}", get(one))
-        .route("/api/v1/cases/{id}/actions", post(act))
-        .route("/api/v1/cases/{id}/evidence", post(evidence).layer(axum::extract::DefaultBodyLimit::max(max_upload)))
-        .route("/api/v1/cases/{id}/evidence/{evidence}", get(evidence_file))
-        .route("/api/v1/cases/{id}/measures", post(add_measure))
-        .route("/api/v1/cases/{id}/measures/{measure}/actions", post(measure_action))
-        .route("/api/v1/cases/{id}/documents/{document}", get(document))
-        .route("/api/v1/cases/{id}/dossier", get(dossier))
-        .route("/api/v1/cases/{id}/dossier.zip", get(dossier_zip))
-        .route("/api/v1/cases/{id}/replay", get(replay))
-        .route("/api/v1/operations", post(create_operation).get(list_operations))
-        .route("/api/v1/operations/{id}", get(operation))
-        .route("/api/v1/operations/{id}/officers", post(operation_officers))
-        .route("/api/v1/operations/{id}/cases", post(operation_cases))
-        .route("/api/v1/audit/verify", get(audit_verify))
+pub fn routes(max_upload: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open, list))
+        .routes(routes!(one))
+        .routes(routes!(act))
+        .routes(routes!(evidence).layer(axum::extract::DefaultBodyLimit::max(max_upload)))
+        .routes(routes!(evidence_file))
+        .routes(routes!(add_measure))
+        .routes(routes!(measure_action))
+        .routes(routes!(document))
+        .routes(routes!(dossier))
+        .routes(routes!(dossier_zip))
+        .routes(routes!(replay))
+        .routes(routes!(create_operation, list_operations))
+        .routes(routes!(operation))
+        .routes(routes!(operation_officers))
+        .routes(routes!(operation_cases))
+        .routes(routes!(audit_verify))
 }
 
 type Answer = Result<Json<Value>, ApiError>;
 
+#[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = workflow::OpenIn,
+    responses((status = 201, description = "the case opened (立案), as `GET /api/v1/cases/{id}` shows it", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError),
+              (status = 422, description = "a field is invalid: `field` names it", body = ApiError)))]
 async fn open(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -47,7 +52,7 @@ async fn open(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     stage: Option<String>,
@@ -59,6 +64,9 @@ struct ListQuery {
 }
 
 /// The cases in the caller's scope: the team's, the department's, or all; and those they work on.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListQuery),
+    responses((status = 200, description = "`{cases}` in the caller's scope, with their clocks", body = Object),
+              (status = 422, description = "`invalid-choice`: `stage`", body = ApiError)))]
 async fn list(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<ListQuery>) -> Answer {
     if !p.is_staff() || p.grants.iter().all(|g| g.role == Role::Publisher) {
         return Err(ApiError::forbidden("cases are the bureau's staff's"));
@@ -101,10 +109,17 @@ async fn list(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<
     Ok(Json(json!({"cases": out})))
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, description = "the case, its clock, documents, timeline and the actions the caller may take", body = Object)))]
 async fn one(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     Ok(Json(workflow::view(&state, &p, id).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/actions", tag = "cases", params(("id" = i64, Path)), request_body = workflow::Action,
+    responses((status = 200, description = "the case after the action", body = Object),
+              (status = 409, description = "`wrong-stage`, `conflict`: not now", body = ApiError),
+              (status = 422, description = "a gate or a field refused it", body = ApiError),
+              (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
 async fn act(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -115,7 +130,7 @@ async fn act(
     Ok(Json(workflow::act(&state, &p, &p.actor(ip), id, a).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EvidenceIn {
     kind: String,
@@ -124,6 +139,11 @@ struct EvidenceIn {
 
 /// `POST /api/v1/cases/{id}/evidence`: JSON `{kind, description}`, or multipart with an `evidence`
 /// part (that JSON) and a `file`.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/evidence", tag = "cases", params(("id" = i64, Path)),
+    request_body(content((EvidenceIn = "application/json"), (Object = "multipart/form-data")),
+                 description = "`{kind, description}`, or multipart: an `evidence` part (that JSON) and a `file`"),
+    responses((status = 200, description = "the case's evidence", body = Object),
+              (status = 409, description = "`wrong-stage`", body = ApiError)))]
 async fn evidence(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -172,6 +192,9 @@ async fn evidence(
     Ok(Json(super::evidence::add_evidence(&state, &p, &p.actor(ip), id, &meta.kind, &meta.description, file).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}/evidence/{evidence}", tag = "cases",
+    params(("id" = i64, Path), ("evidence" = i64, Path)),
+    responses((status = 200, description = "the file, as a download", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn evidence_file(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -202,6 +225,9 @@ async fn evidence_file(
         .into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/measures", tag = "cases", params(("id" = i64, Path)), request_body = super::measures::MeasureIn,
+    responses((status = 201, description = "the coercive measure", body = Object),
+              (status = 409, description = "`wrong-stage`", body = ApiError)))]
 async fn add_measure(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -212,6 +238,10 @@ async fn add_measure(
     Ok((StatusCode::CREATED, Json(super::measures::add_measure(&state, &p, &p.actor(ip), id, m).await?)))
 }
 
+#[utoipa::path(post, path = "/api/v1/cases/{id}/measures/{measure}/actions", tag = "cases",
+    params(("id" = i64, Path), ("measure" = i64, Path)), request_body = super::measures::MeasureAction,
+    responses((status = 200, description = "the measure after the action", body = Object),
+              (status = 409, description = "`conflict`: not now", body = ApiError)))]
 async fn measure_action(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -223,6 +253,9 @@ async fn measure_action(
 }
 
 /// A generated document, as the HTML page it is.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/documents/{document}", tag = "cases",
+    params(("id" = i64, Path), ("document" = i64, Path)),
+    responses((status = 200, description = "the document's page, its hash in `X-Content-SHA256`", content_type = "text/html", body = String)))]
 async fn document(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -247,10 +280,14 @@ async fn document(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}/dossier", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, description = "the dossier's index", body = Object)))]
 async fn dossier(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     Ok(Json(super::dossier::index(&state, &p, id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/cases/{id}/dossier.zip", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, description = "the dossier as an archive", content_type = "application/zip", body = Vec<u8>)))]
 async fn dossier_zip(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -270,6 +307,9 @@ async fn dossier_zip(
 }
 
 /// Re-runs every stored assessment of the case under the version it was made with.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/replay", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, description = "each stored assessment run again under its version", body = Object),
+              (status = 502, description = "a plugin version failed", body = ApiError)))]
 async fn replay(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     let (k, _) = workflow::visible(&state, &p, id).await?;
     let outcomes = super::replay::replay(&state.db, &state.runtime, k.id).await?;
@@ -277,6 +317,9 @@ async fn replay(State(state): State<AppState>, Caller(p): Caller, Path(id): Path
     Ok(Json(json!({"case": k.number, "all_same": same, "assessments": outcomes})))
 }
 
+#[utoipa::path(post, path = "/api/v1/operations", tag = "cases", request_body = operations::OperationIn,
+    responses((status = 201, description = "the joint operation", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_operation(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -286,20 +329,26 @@ async fn create_operation(
     Ok((StatusCode::CREATED, Json(operations::create(&state, &p, &p.actor(ip), o).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/operations", tag = "cases",
+    responses((status = 200, description = "the operations", body = Object)))]
 async fn list_operations(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     Ok(Json(operations::list(&state, &p).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "cases", params(("id" = i64, Path)),
+    responses((status = 200, description = "one operation with its cases", body = Object)))]
 async fn operation(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Answer {
     Ok(Json(operations::view(&state, &p, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OfficersIn {
     officers: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/operations/{id}/officers", tag = "cases", params(("id" = i64, Path)), request_body = OfficersIn,
+    responses((status = 200, description = "the operation", body = Object)))]
 async fn operation_officers(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -309,12 +358,14 @@ async fn operation_officers(
     Ok(Json(operations::add_officers(&state, &p, id, b.officers).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SpawnBody {
     cases: Vec<operations::SpawnIn>,
 }
 
+#[utoipa::path(post, path = "/api/v1/operations/{id}/cases", tag = "cases", params(("id" = i64, Path)), request_body = SpawnBody,
+    responses((status = 201, description = "the cases opened under the operation", body = Object)))]
 async fn operation_cases(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -326,6 +377,8 @@ async fn operation_cases(
 }
 
 /// The full-process record checked end to end (admins and legal reviewers).
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "cases",
+    responses((status = 200, description = "the record's hash chain checked end to end", body = Object)))]
 async fn audit_verify(State(state): State<AppState>, Caller(p): Caller) -> Answer {
     p.require(&[Role::Admin, Role::LegalReviewer])?;
     let r = &state.record;

@@ -170,7 +170,7 @@ pub async fn pin(state: &AppState, c: &mut Conn, domain: &str, act_end: Day) -> 
 }
 
 /// A case as opened.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenIn {
     /// `report`, `patrol` or `referral`.
@@ -407,7 +407,7 @@ async fn link_report(
 }
 
 /// One action on a case.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     /// Officers of the case, by login (the team lead assigns).
@@ -422,11 +422,15 @@ pub enum Action {
     StartInvestigation,
     /// The on-site inspection record, checked by the domain's `inspection` form.
     RecordInspection {
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         values: Vec<FieldValue>,
     },
     /// The checklist item and the circumstances, checked by the domain's `case-facts` form.
     RecordFacts {
         item: String,
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         facts: Vec<FieldValue>,
     },
     /// Runs the assessment under the pinned and the current rules, for the officer to see.
@@ -483,6 +487,8 @@ pub enum Action {
     /// Summary procedure (APL art. 51–52): decided and handed over on the spot.
     DecideSummary {
         item: String,
+        /// Form values: `{field, value}` with the value tagged by kind, as the domain's form has it.
+        #[schema(value_type = Vec<Object>)]
         facts: Vec<FieldValue>,
         fine_fen: Option<i64>,
         reason: Option<String>,

@@ -111,14 +111,14 @@ pub(crate) fn check_category(plugins: &Snapshot, domain: &str, category: &str) -
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatLon {
     pub lat: f64,
     pub lon: f64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     pub name: Option<String>,
@@ -127,7 +127,7 @@ pub struct Contact {
 }
 
 /// A report as a citizen (or an Open311 client) sends it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     pub description: String,
@@ -143,6 +143,7 @@ pub struct NewReport {
     /// The domain's own report-form fields beyond these (Open311's `attribute[…]`), by field id,
     /// bounded as they are read ([`attributes`]).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub attributes: attributes::Attributes,
 }
 
@@ -224,7 +225,7 @@ pub struct Origin {
 }
 
 /// What the citizen is told at once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub id: i64,
     pub tracking_code: String,
@@ -238,7 +239,7 @@ pub struct Receipt {
     pub routing: RoutingNote,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RoutingNote {
     /// `given` (the citizen chose), `classified`, or `triage`.
     pub how: &'static str,

@@ -3,32 +3,40 @@
 //! [`super::service`] and [`submit`].
 
 use super::service::{self, Action, CodeError, ListQuery, Rating, Reopen};
-use super::submit;
+use super::{NewReport, Receipt, submit};
 use crate::api_error::ApiError;
 use crate::api_error::too_many;
 use crate::auth::extract::{Caller, ClientIp, MaybeCaller};
 use crate::server::{ApiJson, AppState};
+use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn routes(max_upload: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reports", post(create).get(list).layer(axum::extract::DefaultBodyLimit::max(max_upload)))
-        .route("/api/v1/reports/{id}", get(one))
-        .route("/api/v1/reports/{id}/actions", post(act))
-        .route("/api/v1/reports/{id}/attachments/{attachment}", get(attachment))
-        .route("/api/v1/track/{code}", get(track))
-        .route("/api/v1/track/{code}/rating", post(rate))
-        .route("/api/v1/track/{code}/reopen", post(reopen))
-        .route("/api/v1/grid", get(grid))
-        .route("/api/v1/grid/import", post(import_grid).layer(axum::extract::DefaultBodyLimit::max(32 << 20)))
+pub fn routes(max_upload: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list).layer(axum::extract::DefaultBodyLimit::max(max_upload)))
+        .routes(routes!(one))
+        .routes(routes!(act))
+        .routes(routes!(attachment))
+        .routes(routes!(track))
+        .routes(routes!(rate))
+        .routes(routes!(reopen))
+        .routes(routes!(grid))
+        .routes(routes!(import_grid).layer(axum::extract::DefaultBodyLimit::max(32 << 20)))
 }
 
 /// `POST /api/v1/reports`: JSON, or multipart with a `report` part (JSON) and `photos` files.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", security((), ("token" = []), ("session" = [])),
+    request_body(content((NewReport = "application/json"), (Object = "multipart/form-data")),
+                 description = "the report as JSON, or multipart: a `report` part (that JSON) and `photos` files"),
+    responses((status = 201, description = "received: the tracking code and where the report went", body = Receipt),
+              (status = 422, description = "the envelope or the domain's form refused it; `field` names the first", body = ApiError),
+              (status = 429, description = "`rate-limited`, with `Retry-After`", body = ApiError),
+              (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
 async fn create(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -52,6 +60,8 @@ async fn create(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ListQuery),
+    responses((status = 200, description = "`{reports}` the caller sees, newest first", body = Object)))]
 async fn list(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -60,10 +70,15 @@ async fn list(
     Ok(Json(service::list(&state, &p, &q).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/{id}", tag = "reports", params(("id" = i64, Path)),
+    responses((status = 200, description = "the report with its timeline", body = Object)))]
 async fn one(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
     Ok(Json(service::report(&state, &p, id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/reports/{id}/attachments/{attachment}", tag = "reports",
+    params(("id" = i64, Path), ("attachment" = i64, Path)),
+    responses((status = 200, description = "the photo", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn attachment(
     State(state): State<AppState>,
     Caller(p): Caller,
@@ -73,6 +88,9 @@ async fn attachment(
     Ok(([(header::CONTENT_TYPE, file.media_type)], file.bytes).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/reports/{id}/actions", tag = "reports", params(("id" = i64, Path)), request_body = Action,
+    responses((status = 200, description = "the report after the action", body = Object),
+              (status = 409, description = "`conflict`: not in this status", body = ApiError)))]
 async fn act(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -96,10 +114,17 @@ fn by_code(result: Result<impl IntoResponse, CodeError>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/track/{code}", tag = "reports", params(("code" = String, Path, description = "the tracking code")),
+    responses((status = 200, description = "what the citizen may see of their report", body = Object),
+              (status = 429, description = "`rate-limited`, with `Retry-After`", body = ApiError)))]
 async fn track(State(state): State<AppState>, ip: ClientIp, Path(code): Path<String>) -> Response {
     by_code(service::track(&state, ip.0, &code).await.map(Json))
 }
 
+#[utoipa::path(post, path = "/api/v1/track/{code}/rating", tag = "reports", params(("code" = String, Path)), request_body = Rating,
+    responses((status = 204, description = "rated"),
+              (status = 409, description = "`conflict`, `already-rated`", body = ApiError),
+              (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn rate(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -109,6 +134,10 @@ async fn rate(
     by_code(service::rate(&state, ip.0, &code, body).await.map(|()| StatusCode::NO_CONTENT))
 }
 
+#[utoipa::path(post, path = "/api/v1/track/{code}/reopen", tag = "reports", params(("code" = String, Path)), request_body = Reopen,
+    responses((status = 200, description = "reopened: the status and the new response time", body = Object),
+              (status = 409, description = "`conflict`: not closed, or past the window", body = ApiError),
+              (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn reopen(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -118,10 +147,14 @@ async fn reopen(
     by_code(service::reopen(&state, ip.0, &code, body).await.map(Json))
 }
 
+#[utoipa::path(get, path = "/api/v1/grid", tag = "reports",
+    responses((status = 200, description = "the grid's cells as GeoJSON", body = Object)))]
 async fn grid(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(service::grid(&state, &p).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/grid/import", tag = "reports", request_body(content = Object, description = "a GeoJSON FeatureCollection of cells"),
+    responses((status = 200, description = "what was imported", body = Object)))]
 async fn import_grid(
     State(state): State<AppState>,
     ip: ClientIp,

@@ -139,7 +139,7 @@ async fn load_visible(state: &AppState, p: &Principal, id: i64) -> Result<(Repor
 }
 
 /// The query of a list of reports.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<String>,
@@ -257,7 +257,7 @@ fn open(r: &ReportRow) -> bool {
 }
 
 /// A team's (or the command centre's) action on a report.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     /// The team takes it on.
@@ -538,7 +538,7 @@ pub async fn track(state: &AppState, ip: IpAddr, code: &str) -> Result<Value, Co
 }
 
 /// The citizen's rating of a closed report.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rating {
     /// 1 to 5.
@@ -572,7 +572,7 @@ pub async fn rate(state: &AppState, ip: IpAddr, code: &str, body: Rating) -> Res
 }
 
 /// The citizen's request to handle a closed report again.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reopen {
     pub reason: String,

@@ -9,6 +9,7 @@
 
 mod xml;
 
+use crate::api_error::ApiError;
 use crate::auth::extract::ClientIp;
 use crate::auth::store::Actor;
 use crate::clock::iso_cst;
@@ -16,21 +17,20 @@ use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
 use crate::plugins::bindings::{FieldKind, Form};
 use crate::server::AppState;
 use crate::store::StoreError;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use sqlx::Row;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/open311/v2/{file}", get(top).post(post_request))
-        .route("/open311/v2/services/{file}", get(service_definition))
-        .route("/open311/v2/requests/{file}", get(one_request))
-        .route("/open311/v2/tokens/{file}", get(token))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(top, post_request))
+        .routes(routes!(service_definition))
+        .routes(routes!(one_request))
+        .routes(routes!(token))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -69,6 +69,11 @@ fn unknown(file: &str) -> Response {
     error(StatusCode::NOT_FOUND, f, "no such resource: use .json or .xml")
 }
 
+#[utoipa::path(get, path = "/open311/v2/{file}", tag = "open311",
+    params(("file" = String, Path, description = "`discovery`, `services` or `requests`, each `.json` or `.xml`")),
+    responses((status = 200, description = "the GeoReport v2 answer", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such resource", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn top(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -154,6 +159,10 @@ fn attributes(form: &Form) -> Vec<Value> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/open311/v2/services/{file}", tag = "open311",
+    params(("file" = String, Path, description = "`{service_code}.json` or `.xml`")),
+    responses((status = 200, description = "the service's attributes", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such service", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn service_definition(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let Some((code, f)) = split(&file) else { return unknown(&file) };
     let Some((domain, category)) = code.split_once('.') else {
@@ -210,6 +219,15 @@ fn form_urlencoded(b: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+#[utoipa::path(post, path = "/open311/v2/{file}", tag = "open311",
+    params(("file" = String, Path, description = "`requests.json` or `requests.xml`")),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+                 description = "`api_key`, `service_code`, `lat`/`long` or `address_string`, `description`, `attribute[code]`…"),
+    responses((status = 201, description = "`[{service_request_id, service_notice}]`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 403, description = "a missing or wrong `api_key`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such resource or service", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn post_request(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -378,6 +396,10 @@ async fn load(state: &AppState, ids: &[String]) -> Result<Vec<(ReportRow, Option
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/open311/v2/requests/{file}", tag = "open311",
+    params(("file" = String, Path, description = "`{service_request_id}.json` or `.xml`")),
+    responses((status = 200, description = "one request", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such request", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     let Some((code, f)) = split(&file) else { return unknown(&file) };
     match load(&state, &[code.to_string()]).await {
@@ -390,6 +412,10 @@ async fn one_request(State(state): State<AppState>, Path(file): Path<String>) ->
     }
 }
 
+#[utoipa::path(get, path = "/open311/v2/tokens/{file}", tag = "open311",
+    params(("file" = String, Path, description = "`{token}.json` or `.xml`")),
+    responses((status = 200, description = "the request behind a token", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+              (status = 404, description = "no such token", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
 async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     // Requests are filed at once, so a token is the request's own id.
     let Some((code, f)) = split(&file) else { return unknown(&file) };

@@ -9,27 +9,25 @@ use crate::auth::Role;
 use crate::auth::extract::{Caller, ClientIp};
 use crate::server::{ApiJson, AppState};
 use crate::store::StoreError;
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
-pub fn routes(max_component: usize) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/plugins",
-            get(list).post(publish).layer(axum::extract::DefaultBodyLimit::max(max_component + (1 << 20))),
-        )
-        .route("/api/v1/plugins/{domain}", get(one))
-        .route("/api/v1/plugins/{domain}/activate", post(activate))
-        .route("/api/v1/plugins/{domain}/rollback", post(rollback))
-        .route("/api/v1/plugins/{domain}/enable", post(enable))
-        .route("/api/v1/plugins/{domain}/disable", post(disable))
-        .route("/api/v1/plugins/{domain}/versions/{version}/release", post(release))
-        .route("/api/v1/plugin-keys", get(list_keys).post(register_key))
-        .route("/api/v1/plugin-keys/{id}", delete(revoke_key))
+pub fn routes(max_component: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, publish).layer(axum::extract::DefaultBodyLimit::max(max_component + (1 << 20))))
+        .routes(routes!(one))
+        .routes(routes!(activate))
+        .routes(routes!(rollback))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(release))
+        .routes(routes!(list_keys, register_key))
+        .routes(routes!(revoke_key))
 }
 
 /// Admins see every domain; a publisher only those it publishes for.
@@ -70,6 +68,8 @@ async fn domain_view(state: &AppState, domain: &str, history: bool) -> Result<Va
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
+    responses((status = 200, description = "`{domains}`: what serves each domain the caller may see, every version", body = Object)))]
 async fn list(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
     require_reader(&caller)?;
     let mut out = Vec::new();
@@ -79,6 +79,8 @@ async fn list(State(state): State<AppState>, Caller(caller): Caller) -> Result<J
     Ok(Json(json!({"domains": out})))
 }
 
+#[utoipa::path(get, path = "/api/v1/plugins/{domain}", tag = "plugins", params(("domain" = String, Path)),
+    responses((status = 200, description = "one domain with its versions and activations", body = Object)))]
 async fn one(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -94,6 +96,12 @@ async fn one(
 /// `POST /api/v1/plugins`: multipart with the `component` (the `.wasm` file) and its `signature`
 /// (the JSON document `casegrid plugin publish` makes); [`lifecycle::publish_upload`] checks and
 /// stores it. 201 for a new version, 200 when these very bytes were published before.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
+    request_body(content = Object, content_type = "multipart/form-data",
+                 description = "`component` (the .wasm file) and `signature` (the JSON document `casegrid plugin publish` makes)"),
+    responses((status = 201, description = "a new version", body = Object),
+              (status = 200, description = "these very bytes were published before", body = Object),
+              (status = 409, description = "`conflict`: the version exists with other bytes", body = ApiError)))]
 async fn publish(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -143,14 +151,14 @@ async fn read_upload(state: &AppState, req: Request) -> Result<Upload, ApiError>
     Ok(Upload { component, signature })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActivateIn {
     version: String,
     reason: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonIn {
     reason: Option<String>,
@@ -179,6 +187,9 @@ async fn apply(
     Ok(Json(view))
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{domain}/activate", tag = "plugins", params(("domain" = String, Path)), request_body = ActivateIn,
+    responses((status = 200, description = "the domain as it now serves", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn activate(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -189,6 +200,9 @@ async fn activate(
     apply(&state, &caller, ip, &domain, Change::Activate(&body.version), body.reason.as_deref()).await
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{domain}/rollback", tag = "plugins", params(("domain" = String, Path)), request_body = ReasonIn,
+    responses((status = 200, description = "the domain as it now serves", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn rollback(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -199,6 +213,9 @@ async fn rollback(
     apply(&state, &caller, ip, &domain, Change::Rollback, body.reason.as_deref()).await
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{domain}/enable", tag = "plugins", params(("domain" = String, Path)), request_body = ReasonIn,
+    responses((status = 200, description = "the domain as it now serves", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn enable(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -209,6 +226,9 @@ async fn enable(
     apply(&state, &caller, ip, &domain, Change::Enable, body.reason.as_deref()).await
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{domain}/disable", tag = "plugins", params(("domain" = String, Path)), request_body = ReasonIn,
+    responses((status = 200, description = "the domain as it now serves", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn disable(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -219,13 +239,17 @@ async fn disable(
     apply(&state, &caller, ip, &domain, Change::Disable, body.reason.as_deref()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReleaseIn {
     reason: String,
 }
 
 /// Lifts a version's quarantine without making it serve (cases pinned to it assess again).
+#[utoipa::path(post, path = "/api/v1/plugins/{domain}/versions/{version}/release", tag = "plugins",
+    params(("domain" = String, Path), ("version" = String, Path)), request_body = ReleaseIn,
+    responses((status = 200, description = "the version, out of quarantine", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn release(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -238,7 +262,7 @@ async fn release(
     Ok(Json(serde_json::to_value(row).unwrap_or_default()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyIn {
     domain: String,
@@ -246,6 +270,8 @@ struct KeyIn {
     public_key: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/plugin-keys", tag = "plugins",
+    responses((status = 200, description = "`{keys}`", body = Object)))]
 async fn list_keys(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
     require_reader(&caller)?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -253,6 +279,9 @@ async fn list_keys(State(state): State<AppState>, Caller(caller): Caller) -> Res
     Ok(Json(json!({"keys": keys})))
 }
 
+#[utoipa::path(post, path = "/api/v1/plugin-keys", tag = "plugins", request_body = KeyIn,
+    responses((status = 201, description = "`{id, domain, fingerprint}`", body = Object),
+              (status = 409, description = "`conflict`", body = ApiError)))]
 async fn register_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -265,6 +294,8 @@ async fn register_key(
     Ok((StatusCode::CREATED, Json(json!({"id": id, "domain": body.domain, "fingerprint": fingerprint}))))
 }
 
+#[utoipa::path(delete, path = "/api/v1/plugin-keys/{id}", tag = "plugins", params(("id" = i64, Path)),
+    responses((status = 204, description = "revoked")))]
 async fn revoke_key(
     State(state): State<AppState>,
     Caller(caller): Caller,

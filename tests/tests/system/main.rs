@@ -13,6 +13,7 @@ mod lifecycle;
 mod metrics;
 mod notify;
 mod open311;
+mod openapi;
 mod python_plugin;
 mod record;
 mod redirects;
