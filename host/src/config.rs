@@ -41,6 +41,13 @@ pub struct Settings {
     /// The case procedure: the authority's name, the legal limits, the approval chains.
     #[serde(default)]
     pub cases: crate::cases::CaseSettings,
+    /// The address clients reach this server at (`https://cases.example.gov.cn`), for the links
+    /// it gives out (Open311's discovery); never taken from a request's `Host`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Open311: which categories anyone may list, and how exact public points are.
+    #[serde(default)]
+    pub open311: crate::open311::Open311Settings,
 }
 
 impl Settings {
@@ -84,6 +91,8 @@ impl Settings {
             notify: Default::default(),
             plugin_policy: Default::default(),
             cases: Default::default(),
+            public_url: None,
+            open311: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "intake", include_str!("migrations/0002_intake.sql")),
     (3, "plugins", include_str!("migrations/0003_plugins.sql")),
     (4, "cases", include_str!("migrations/0004_cases.sql")),
+    (5, "open311", include_str!("migrations/0005_open311.sql")),
 ];
 
 fn render(sql: &str, dialect: &dyn Dialect) -> String {
