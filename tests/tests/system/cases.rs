@@ -729,11 +729,9 @@ async fn an_act_under_the_2022_rules_is_decided_under_the_lighter_2023_rules() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_same_act_of_one_party_is_fined_once_across_domains() {
-    let app = spawn().await;
-    let b = bureau(&app).await;
-    // Housing fines the company for its building site (summary steps skipped: straight to a fine).
+/// A housing case on the company for an act of 2026-10-12, decided with a fine (summary steps
+/// skipped: straight to a fine): its id and its view.
+async fn fined_housing_case(b: &Bureau<'_>) -> (i64, Value) {
     let first = housing_case(&b, "2026-10-12", company()).await;
     b.ok("hz1", first, json!({"action": "start-investigation"})).await;
     b.ok("hz1", first, json!({"action": "record-facts", "item": "HC-P-001", "facts": planning_facts("2026-10-12")}))
@@ -746,6 +744,15 @@ async fn the_same_act_of_one_party_is_fined_once_across_domains() {
     b.ok("hzlead", first, json!({"action": "approve"})).await;
     let c = b.ok("legal", first, json!({"action": "approve"})).await;
     assert_eq!(stage(&c), "decided");
+    (first, c)
+}
+
+#[tokio::test]
+async fn the_same_act_of_one_party_is_fined_once_across_domains() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    // Housing fines the company for its building site.
+    fined_housing_case(&b).await;
     // A second housing case on the same party and the same day: the fine is refused.
     let second = housing_case(&b, "2026-10-12", company()).await;
     let c = b.ok("hz1", second, json!({"action": "start-investigation"})).await;
@@ -1038,18 +1045,7 @@ async fn a_case_of_the_same_party_in_another_team_is_only_said_to_exist() {
         .await;
     let b = Bureau { app: &app, t: b.t.into_iter().chain(more).collect() };
     // The first team fines the company.
-    let first = housing_case(&b, "2026-10-12", company()).await;
-    b.ok("hz1", first, json!({"action": "start-investigation"})).await;
-    b.ok("hz1", first, json!({"action": "record-facts", "item": "HC-P-001", "facts": planning_facts("2026-10-12")}))
-        .await;
-    b.ok("hz1", first, json!({"action": "propose", "fine_fen": 7_500_000})).await;
-    b.ok("hz1", first, json!({"action": "issue-notice"})).await;
-    b.ok("hz1", first, json!({"action": "serve-notice", "how": "直接送达"})).await;
-    b.ok("hz1", first, json!({"action": "waive-hearing"})).await;
-    b.ok("hz1", first, json!({"action": "submit"})).await;
-    b.ok("hzlead", first, json!({"action": "approve"})).await;
-    let c = b.ok("legal", first, json!({"action": "approve"})).await;
-    assert_eq!(stage(&c), "decided");
+    let (_, c) = fined_housing_case(&b).await;
     let number = c["case"]["number"].as_str().unwrap().to_string();
     // The second team opens a case on the same party and the same day.
     let (s, c) = b
