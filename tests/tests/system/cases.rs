@@ -79,6 +79,18 @@ fn company() -> Value {
     json!({"kind": "organisation", "name": "北海某建设有限公司", "id_number": COMPANY_ID, "address": "海城区北部湾中路88号", "representative": "林某"})
 }
 
+/// A citizen's report of the building site at 北部湾中路88号, for the housing team.
+fn site_report() -> Value {
+    json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
+           "domain": "housing", "category": "illegal-construction"})
+}
+
+/// A case opened from report `id` on the company, for the act of 2026-10-12.
+fn case_from(id: i64) -> Value {
+    json!({"source": "report", "report_id": id, "title": "未取得建设工程规划许可证进行建设",
+           "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"})
+}
+
 fn v(field: &str, value: Value) -> Value {
     json!({"field": field, "value": value})
 }
@@ -145,20 +157,12 @@ async fn a_citizens_report_becomes_a_case_that_runs_the_general_procedure_to_the
     let app = spawn().await;
     let b = bureau(&app).await;
     // A citizen reports; the report reaches the housing team.
-    let (s, r) = app
-        .anon()
-        .post(
-            "/api/v1/reports",
-            json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
-                   "domain": "housing", "category": "illegal-construction"}),
-        )
-        .await;
+    let (s, r) = app.anon().post("/api/v1/reports", site_report()).await;
     assert_eq!(s, 201, "{r}");
     let (report_id, code) = (r["id"].as_i64().unwrap(), r["tracking_code"].as_str().unwrap().to_string());
 
     // Another team cannot open a case from it; the housing officer does (立案).
-    let open = json!({"source": "report", "report_id": report_id, "title": "未取得建设工程规划许可证进行建设",
-                      "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"});
+    let open = case_from(report_id);
     assert_eq!(b.who("tr1").post("/api/v1/cases", open.clone()).await.0, 403);
     let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
     assert_eq!(s, 201, "{c}");
@@ -1092,13 +1096,7 @@ async fn a_signed_in_citizen_is_citizen_id_on_the_staff_side_never_their_mobile_
     assert_eq!(s, 201, "{reg}");
     let id = reg["id"].as_i64().unwrap();
     let citizen = app.sign_in(phone, "Citizen-pw-2026").await;
-    let (s, r) = citizen
-        .post(
-            "/api/v1/reports",
-            json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
-                   "domain": "housing", "category": "illegal-construction"}),
-        )
-        .await;
+    let (s, r) = citizen.post("/api/v1/reports", site_report()).await;
     assert_eq!(s, 201, "{r}");
     let report = r["id"].as_i64().unwrap();
     // The team's view of the report: its timeline names the citizen by number.
@@ -1107,8 +1105,7 @@ async fn a_signed_in_citizen_is_citizen_id_on_the_staff_side_never_their_mobile_
     let actors: Vec<&str> = seen["timeline"].as_array().unwrap().iter().filter_map(|e| e["actor"].as_str()).collect();
     assert!(actors.contains(&format!("citizen-{id}").as_str()), "{actors:?}");
     // A case opened from it; its record and its dossier carry no mobile number either.
-    let open = json!({"source": "report", "report_id": report, "title": "未取得建设工程规划许可证进行建设",
-                      "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"});
+    let open = case_from(report);
     let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
     assert_eq!(s, 201, "{c}");
     let (_, seen) = b.who("hz1").get(&format!("/api/v1/reports/{report}")).await;
@@ -1125,14 +1122,7 @@ async fn a_signed_in_citizen_is_citizen_id_on_the_staff_side_never_their_mobile_
 async fn a_report_that_became_a_case_is_open_in_open311_until_the_case_is_closed() {
     let app = spawn().await;
     let b = bureau(&app).await;
-    let (s, r) = app
-        .anon()
-        .post(
-            "/api/v1/reports",
-            json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
-                   "domain": "housing", "category": "illegal-construction"}),
-        )
-        .await;
+    let (s, r) = app.anon().post("/api/v1/reports", site_report()).await;
     assert_eq!(s, 201, "{r}");
     let report = r["id"].as_i64().unwrap();
     let open311 = |app: &App| {
@@ -1143,8 +1133,7 @@ async fn a_report_that_became_a_case_is_open_in_open311_until_the_case_is_closed
             (v[0]["status"].as_str().unwrap().to_string(), v[0]["status_notes"].as_str().unwrap().to_string())
         }
     };
-    let open = json!({"source": "report", "report_id": report, "title": "未取得建设工程规划许可证进行建设",
-                      "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"});
+    let open = case_from(report);
     let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
     assert_eq!(s, 201, "{c}");
     let id = c["case"]["id"].as_i64().unwrap();
