@@ -44,6 +44,13 @@ pub struct Settings {
     /// The case record's key: `record.key` in the data directory, or a secret shared by every host.
     #[serde(default)]
     pub record: crate::cases::audit::RecordSettings,
+    /// The address clients reach this server at (`https://cases.example.gov.cn`), for the links
+    /// it gives out (Open311's discovery); never taken from a request's `Host`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Open311: which categories anyone may list, and how exact public points are.
+    #[serde(default)]
+    pub open311: crate::open311::Open311Settings,
 }
 
 impl Settings {
@@ -88,6 +95,8 @@ impl Settings {
             plugin_policy: Default::default(),
             cases: Default::default(),
             record: Default::default(),
+            public_url: None,
+            open311: Default::default(),
         }
     }
 

@@ -30,6 +30,7 @@ pub struct AppState {
     pub cases: Arc<crate::cases::CaseSettings>,
     /// The case record's key and this host's checkpoint of it.
     pub record: Arc<crate::cases::audit::Record>,
+    pub open311: Arc<crate::open311::Open311>,
 }
 
 /// Builds the runtime, loads the bundled plugins and serves until `shutdown` completes.
@@ -38,6 +39,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let open311 = Arc::new(crate::open311::Open311::new(settings.open311.clone(), settings.public_url.as_deref())?);
     let observer = Arc::new(crate::plugins::HostObserver::default());
     let runtime = Runtime::observed(settings.limits.clone(), Some(settings.cache_dir()), observer.clone())?;
     let db = Db::open(settings.database_url.as_ref().map(|u| u.expose()), &settings.data).await?;
@@ -65,6 +67,7 @@ pub async fn run(
         intake,
         cases: Arc::new(settings.cases),
         record: record.clone(),
+        open311,
     };
     // One name per process: the outbox claims its messages, and the fault log says where a fault happened.
     let host = format!("{}-{}", std::process::id(), hex::encode(crate::auth::secrets::random_bytes::<4>()));

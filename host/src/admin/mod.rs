@@ -250,7 +250,7 @@ async fn import_org(
 
 fn key_json(k: &store::Open311Key) -> Value {
     json!({"id": k.id, "client": k.client, "prefix": k.prefix, "created_at": rfc3339(k.created_at),
-           "last_used_at": k.last_used_at.map(rfc3339), "revoked_at": k.revoked_at.map(rfc3339)})
+           "last_used_at": k.last_used_at.map(rfc3339), "revoked_at": k.revoked_at.map(rfc3339), "reads": k.reads})
 }
 
 #[utoipa::path(get, path = "/api/v1/open311-keys", tag = "admin",
@@ -265,6 +265,9 @@ async fn list_keys(State(state): State<AppState>, Caller(p): Caller) -> Answer {
 #[serde(deny_unknown_fields)]
 struct KeyBody {
     client: String,
+    /// `public` (the default) or `all`.
+    #[serde(default)]
+    reads: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/open311-keys", tag = "admin", request_body = KeyBody,
@@ -276,7 +279,7 @@ async fn create_key(
     ApiJson(body): ApiJson<KeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     admin(&p)?;
-    let k = ops::create_open311_key(&state.db, &p.actor(ip), &body.client).await?;
+    let k = ops::create_open311_key(&state.db, &p.actor(ip), &body.client, body.reads.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(json!({ "api_key": k.key, "info": key_json(&k.info) }))))
 }
 

@@ -662,16 +662,28 @@ pub struct IssuedKey {
     pub info: store::Open311Key,
 }
 
-/// A key for the Open311 client `client` (1 to 64 characters), made by `actor` and on the record.
-pub async fn create_open311_key(db: &Db, actor: &Actor, client: &str) -> Result<IssuedKey, ApiError> {
+/// A key for the Open311 client `client` (1 to 64 characters) that reads `reads` (`public`, the
+/// default, or `all`), made by `actor` and on the record.
+pub async fn create_open311_key(
+    db: &Db,
+    actor: &Actor,
+    client: &str,
+    reads: Option<&str>,
+) -> Result<IssuedKey, ApiError> {
     let client = client.trim();
     if client.is_empty() || client.chars().count() > 64 {
         return Err(invalid("client", "invalid-name", "1 to 64 characters"));
     }
+    let reads = crate::open311::Reads::parse(reads.unwrap_or("public")).ok_or_else(|| {
+        invalid("reads", "invalid-reads", "`public` (what anyone reads) or `all` (every category, exact points)")
+    })?;
     let key = secrets::new_token("cgk_");
     let mut tx = db.write().await?;
-    let info = store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], actor.id).await?;
-    store::record(&mut tx, "open311-key-created", actor, None, json!({"key_id": info.id, "client": client})).await?;
+    let info =
+        store::insert_open311_key(&mut tx, client, &secrets::token_hash(&key), &key[..10], actor.id, reads.as_str())
+            .await?;
+    let detail = json!({"key_id": info.id, "client": client, "reads": reads.as_str()});
+    store::record(&mut tx, "open311-key-created", actor, None, detail).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(IssuedKey { key, info })
 }

@@ -184,9 +184,13 @@ impl TeamSet {
 }
 
 impl Principal {
-    /// The caller as the security log records them, acting from `ip`.
+    /// The caller as the records name them, acting from `ip`: staff by their login; a citizen
+    /// (who holds no other role) as `citizen-{id}`, since a citizen's login is their mobile
+    /// number and the report timeline, the case record and the exports are read by staff.
     pub fn actor(&self, ip: ClientIp) -> store::Actor {
-        store::Actor { id: Some(self.user_id), label: self.login.clone(), source: ip.0.to_string() }
+        let citizen = self.grants.iter().all(|g| g.role == Role::Citizen) && self.has(Role::Citizen);
+        let label = if citizen { format!("citizen-{}", self.user_id) } else { self.login.clone() };
+        store::Actor { id: Some(self.user_id), label, source: ip.0.to_string() }
     }
 
     /// 403 unless the caller holds one of `roles`.

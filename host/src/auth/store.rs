@@ -668,7 +668,11 @@ pub struct Open311Key {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// `public` or `all`: see [`crate::open311::Reads`].
+    pub reads: String,
 }
+
+const KEY_COLUMNS: &str = "id, client, prefix, created_at, last_used_at, revoked_at, reads";
 
 fn key_row(r: &sqlx::any::AnyRow) -> Open311Key {
     Open311Key {
@@ -678,6 +682,7 @@ fn key_row(r: &sqlx::any::AnyRow) -> Open311Key {
         created_at: r.get(3),
         last_used_at: r.get(4),
         revoked_at: r.get(5),
+        reads: r.get(6),
     }
 }
 
@@ -687,24 +692,27 @@ pub async fn insert_open311_key(
     hash: &str,
     prefix: &str,
     by: Option<i64>,
+    reads: &str,
 ) -> Result<Open311Key> {
+    let sql = format!(
+        "INSERT INTO open311_keys (client, key_hash, prefix, created_by, created_at, reads) VALUES ($1, $2, $3, $4, $5, $6) \
+         RETURNING {KEY_COLUMNS}"
+    );
     Ok(key_row(
-        &sqlx::query(
-            "INSERT INTO open311_keys (client, key_hash, prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING id, client, prefix, created_at, last_used_at, revoked_at",
-        )
-        .bind(client)
-        .bind(hash)
-        .bind(prefix)
-        .bind(by)
-        .bind(now_ms())
-        .fetch_one(&mut *c)
-        .await?,
+        &sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client)
+            .bind(hash)
+            .bind(prefix)
+            .bind(by)
+            .bind(now_ms())
+            .bind(reads)
+            .fetch_one(&mut *c)
+            .await?,
     ))
 }
 
 pub async fn open311_keys(c: &mut Conn) -> Result<Vec<Open311Key>> {
-    Ok(sqlx::query("SELECT id, client, prefix, created_at, last_used_at, revoked_at FROM open311_keys ORDER BY id")
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM open311_keys ORDER BY id")))
         .fetch_all(&mut *c)
         .await?
         .iter()
@@ -725,14 +733,8 @@ pub async fn revoke_open311_key(c: &mut Conn, id: i64) -> Result<bool> {
 /// The Open311 client a live key belongs to. Open311 intake asks this for every `api_key`.
 pub async fn open311_client(c: &mut Conn, key: &str) -> Result<Option<Open311Key>> {
     let hash = super::secrets::token_hash(key);
-    let k = sqlx::query(
-        "SELECT id, client, prefix, created_at, last_used_at, revoked_at FROM open311_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(hash)
-    .fetch_optional(&mut *c)
-    .await?
-    .as_ref()
-    .map(key_row);
+    let sql = format!("SELECT {KEY_COLUMNS} FROM open311_keys WHERE key_hash = $1 AND revoked_at IS NULL");
+    let k = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(&mut *c).await?.as_ref().map(key_row);
     if let Some(k) = &k {
         sqlx::query("UPDATE open311_keys SET last_used_at = $1 WHERE id = $2")
             .bind(now_ms())

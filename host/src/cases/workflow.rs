@@ -758,21 +758,29 @@ pub fn chain_for(
 
 /// APL art. 29: the same act is not fined twice. Another case of the same party whose act overlaps
 /// in time and that was fined refuses this fine, unless the case was declared a distinct act.
-pub(crate) async fn one_act_one_fine(c: &mut Conn, k: &CaseRow, fine: Option<i64>) -> Result<()> {
+pub(crate) async fn one_act_one_fine(c: &mut Conn, caller: &Principal, k: &CaseRow, fine: Option<i64>) -> Result<()> {
     if fine.is_none() || k.distinct_act.is_some() {
         return Ok(());
     }
     let others = store::same_party(c, &k.party_key, k.id).await?;
     let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
-    let fined: Vec<String> = others
-        .iter()
+    let others: Vec<CaseRow> = others
+        .into_iter()
         .filter(|o| {
             let (of, ot) = (Day::parse(&o.act_date).unwrap_or(Day(0)), o.act_end());
             of <= to && from <= ot
         })
         .filter(|o| o.progress.decision.as_ref().is_some_and(|d| d.fine_fen.is_some()))
-        .map(|o| format!("{} ({})", o.number, o.domain))
         .collect();
+    let mut fined = Vec::new();
+    if !others.is_empty() {
+        // Named only as far as the caller's scope goes.
+        let org = crate::auth::store::org_index(c).await?;
+        for o in &others {
+            let seen = may_see(c, caller, &org, o).await?;
+            fined.push(if seen { format!("{} ({})", o.number, o.domain) } else { "a case of another team".into() });
+        }
+    }
     if !fined.is_empty() {
         return Err(refused(
             "same-act-fined",
@@ -1051,7 +1059,7 @@ async fn write(
     if let Some(fine) = fx.recheck_in_tx {
         // One decision at a time: two cases of one party cannot both pass the gate at once.
         state.db.serialise(&mut tx, crate::store::Lock::Decisions).await?;
-        one_act_one_fine(&mut tx, &k, fine).await?;
+        one_act_one_fine(&mut tx, caller, &k, fine).await?;
     }
     for kind in documents.iter().filter_map(|d| number_kind(d)) {
         let year = year_of(now);
@@ -1155,6 +1163,25 @@ pub(crate) fn unreachable_assessment(item: &str) -> crate::plugins::bindings::As
     }
 }
 
+/// Cases of the same party whose act overlaps in time, as far as the caller's scope goes: a case
+/// the caller may not see is only said to exist, in another team, with no number, domain or stage.
+async fn same_party_overlapping(c: &mut Conn, caller: &Principal, org: &OrgIndex, k: &CaseRow) -> Result<Vec<Value>> {
+    let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
+    let mut out = Vec::new();
+    for o in store::same_party(c, &k.party_key, k.id).await? {
+        if Day::parse(&o.act_date).unwrap_or(Day(0)) > to || from > o.act_end() {
+            continue;
+        }
+        out.push(if may_see(c, caller, org, &o).await? {
+            json!({"visible": true, "id": o.id, "number": o.number, "domain": o.domain, "stage": o.stage,
+                   "fined": o.progress.decision.as_ref().and_then(|d| d.fine_fen).is_some()})
+        } else {
+            json!({"visible": false, "note": "a case exists in another team", "note_zh": "该当事人在其他执法队另有案件"})
+        });
+    }
+    Ok(out)
+}
+
 /// The case as its people see it: the row, the clock, officers, assessments, approvals, measures,
 /// documents, evidence and the record.
 pub async fn view(state: &AppState, caller: &Principal, id: i64) -> Result<Value> {
@@ -1172,16 +1199,7 @@ pub async fn view(state: &AppState, caller: &Principal, id: i64) -> Result<Value
                "paused": pauses.iter().any(|p| p.measure_id.is_none() && p.ended_at.is_none()), "paused_days": paused / 86_400_000})
     });
     let limitation = super::clock::limitation_ends(k.act_end(), k.safety_harmed);
-    let others = store::same_party(&mut c, &k.party_key, k.id).await?;
-    let (from, to) = (Day::parse(&k.act_date).unwrap_or(Day(0)), k.act_end());
-    let overlapping: Vec<Value> = others
-        .iter()
-        .filter(|o| Day::parse(&o.act_date).unwrap_or(Day(0)) <= to && from <= o.act_end())
-        .map(|o| {
-            json!({"id": o.id, "number": o.number, "domain": o.domain, "stage": o.stage,
-                        "fined": o.progress.decision.as_ref().and_then(|d| d.fine_fen).is_some()})
-        })
-        .collect();
+    let overlapping = same_party_overlapping(&mut c, caller, &org, &k).await?;
     let measures: Vec<Value> = store::measures(&mut c, k.id)
         .await?
         .iter()

@@ -143,7 +143,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<(Vec<(String, String)>, Option<Stri
     if store::open311_keys(&mut c).await?.iter().all(|k| k.client != "demo app") {
         let k = secrets::new_token("cgk_");
         let mut tx = db.write().await?;
-        store::insert_open311_key(&mut tx, "demo app", &secrets::token_hash(&k), &k[..10], None).await?;
+        store::insert_open311_key(&mut tx, "demo app", &secrets::token_hash(&k), &k[..10], None, "public").await?;
         store::record(&mut tx, "open311-key-created", &actor, None, json!({"client": "demo app"})).await?;
         tx.commit().await.map_err(StoreError::from)?;
         key = Some(k);

@@ -346,3 +346,159 @@ pub async fn attachments(c: &mut Conn, report: i64) -> Result<Vec<AttachmentRow>
         .map(|r| AttachmentRow { id: r.get(0), object_key: r.get(1), file_name: r.get(2), media_type: r.get(3), size_bytes: r.get(4), sha256: r.get(5) })
         .collect())
 }
+
+// ---- what Open311 reads ----
+
+/// A report as Open311 reads it: the row, and when the case it became was closed.
+pub struct Open311Row {
+    pub report: ReportRow,
+    pub case_closed_at: Option<i64>,
+}
+
+/// Which reports an Open311 read asks for.
+pub enum Open311Pick<'a> {
+    /// These public numbers (the caller caps how many).
+    Ids(&'a [i64]),
+    /// A page of a listing, newest first.
+    Page {
+        /// `created_at` within these bounds (inclusive).
+        start: i64,
+        end: i64,
+        /// Only ids below this one: the keyset of the next page.
+        before: Option<i64>,
+        /// Open (`true`) or closed (`false`) in Open311's sense; `None` both.
+        open: Option<bool>,
+        /// Service codes (`domain.category`); empty: all.
+        services: &'a [String],
+        limit: i64,
+    },
+}
+
+/// Who reads: `hidden` lists the domains (`labour`) and service codes (`housing.x`) not shown to
+/// them, and a reader with any hidden sees no report without a service code either; `None` sees
+/// every report.
+pub struct Open311Reader<'a> {
+    pub hidden: Option<&'a [String]>,
+}
+
+/// A report is open in Open311's sense while a team has it, and while the case it became is open.
+/// (`status || ''`: an expression, so that no index on `status` is preferred to the key's order.)
+const OPEN311_OPEN: &str = "((status || '') IN ('triage', 'dispatched', 'accepted') OR ((status || '') = 'case-opened' AND EXISTS \
+    (SELECT 1 FROM cases WHERE cases.id = reports.case_id AND cases.closed_at IS NULL)))";
+
+/// A bound value of an Open311 query.
+pub enum Open311Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// The SQL of an Open311 read and its values. Pages walk the primary key backwards (`id < before
+/// ORDER BY id DESC`): filters are expressions no index serves, so the plan stays in the
+/// key's order and never sorts.
+pub fn open311_sql<'a>(pick: &Open311Pick<'a>, reader: &Open311Reader<'a>) -> (String, Vec<Open311Arg<'a>>) {
+    let mut args: Vec<Open311Arg<'a>> = Vec::new();
+    let place = |a: Open311Arg<'a>, args: &mut Vec<Open311Arg<'a>>| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    let mut wh: Vec<String> = Vec::new();
+    let code = "COALESCE(domain, '') || '.' || COALESCE(category, '')";
+    let mut limit = None;
+    match pick {
+        Open311Pick::Ids(ids) => {
+            let list: Vec<String> = ids.iter().map(|i| place(Open311Arg::Int(*i), &mut args)).collect();
+            wh.push(if list.is_empty() { "1 = 0".into() } else { format!("id IN ({})", list.join(", ")) });
+        }
+        Open311Pick::Page { start, end, before, open, services, limit: n } => {
+            wh.push(format!("created_at >= {}", place(Open311Arg::Int(*start), &mut args)));
+            wh.push(format!("created_at <= {}", place(Open311Arg::Int(*end), &mut args)));
+            if let Some(b) = before {
+                wh.push(format!("id < {}", place(Open311Arg::Int(*b), &mut args)));
+            }
+            match open {
+                Some(true) => wh.push(OPEN311_OPEN.into()),
+                Some(false) => wh.push(format!("NOT {OPEN311_OPEN}")),
+                None => {}
+            }
+            if !services.is_empty() {
+                let list: Vec<String> = services.iter().map(|s| place(Open311Arg::Text(s), &mut args)).collect();
+                wh.push(format!("{code} IN ({})", list.join(", ")));
+            }
+            limit = Some(*n);
+        }
+    }
+    if let Some(hidden) = reader.hidden {
+        wh.push("COALESCE(domain, '') <> '' AND COALESCE(category, '') <> ''".into());
+        for h in hidden {
+            let p = place(Open311Arg::Text(h), &mut args);
+            wh.push(if h.contains('.') { format!("{code} <> {p}") } else { format!("COALESCE(domain, '') <> {p}") });
+        }
+    }
+    let mut sql = format!(
+        "SELECT {COLUMNS}, (SELECT closed_at FROM cases WHERE cases.id = reports.case_id) FROM reports WHERE {} ORDER BY id DESC",
+        wh.join(" AND ")
+    );
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {}", place(Open311Arg::Int(n), &mut args)));
+    }
+    (sql, args)
+}
+
+/// The reports of an Open311 read, newest first, in one query.
+pub async fn open311_reports(
+    c: &mut Conn,
+    pick: &Open311Pick<'_>,
+    reader: &Open311Reader<'_>,
+) -> Result<Vec<Open311Row>> {
+    let (sql, args) = open311_sql(pick, reader);
+    let q = bind_open311(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
+    Ok(q.fetch_all(&mut *c).await?.iter().map(|r| Open311Row { report: row(r), case_closed_at: r.get(29) }).collect())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_open311<'q>(mut q: AnyQuery<'q>, args: Vec<Open311Arg<'q>>) -> AnyQuery<'q> {
+    for a in args {
+        q = match a {
+            Open311Arg::Int(i) => q.bind(i),
+            Open311Arg::Text(t) => q.bind(t),
+        };
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page of a listing walks the primary key in its order: no temporary B-tree sorts it,
+    /// whatever the filters.
+    #[tokio::test]
+    async fn open311_pages_read_in_key_order_without_sorting() {
+        let dir = std::env::temp_dir().join(format!("casegrid-open311-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = crate::store::Db::open(None, &dir).await.unwrap();
+        let hidden = vec!["labour".to_string(), "housing.unsafe-building".to_string()];
+        let services = vec!["housing.illegal-construction".to_string(), "transport.x".to_string()];
+        let picks = [
+            (None, &[][..], None),
+            (Some(true), &services[..], Some(&hidden[..])),
+            (Some(false), &[][..], Some(&hidden[..])),
+        ];
+        for (open, services, hidden) in picks {
+            let pick = Open311Pick::Page { start: 0, end: i64::MAX, before: Some(1000), open, services, limit: 51 };
+            let (sql, args) = open311_sql(&pick, &Open311Reader { hidden });
+            let q = bind_open311(sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))), args);
+            let plan: Vec<String> =
+                q.fetch_all(db.pool()).await.unwrap().iter().map(|r| r.get::<String, _>(3)).collect();
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+            assert!(
+                plan.first().is_some_and(|p| p.starts_with("SEARCH reports USING INTEGER PRIMARY KEY")),
+                "{plan:?}"
+            );
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -5,25 +5,89 @@
 //! `[{code, description}]` with 400, 403 or 404. A `service_request_id` is the report's public
 //! number, not its tracking code: the code lets its holder rate and reopen the report, so only the
 //! reporter gets it (in the `service_notice` of their POST), and public listings never show it.
-//! `status` is `open` or `closed`, with our stage in `status_notes`.
+//! `status` is `open` or `closed`, with our stage in `status_notes`; a report that became a case
+//! is open until the case is closed. What a reader sees is in [`read`].
 
+mod read;
 mod xml;
+
+pub use read::{MAX_IDS, MAX_PAGE, Reads, coarsen};
 
 use crate::api_error::ApiError;
 use crate::auth::extract::ClientIp;
 use crate::auth::store::Actor;
-use crate::clock::iso_cst;
-use crate::intake::{Contact, LatLon, NewReport, Origin, store::ReportRow};
+use crate::intake::{Contact, LatLon, NewReport, Origin};
 use crate::plugins::bindings::{FieldKind, Form};
 use crate::server::AppState;
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// `[open311]`: who reads what.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Open311Settings {
+    /// Domains (`labour`) and service codes (`housing.illegal-construction`) whose requests are
+    /// not listed to anonymous readers nor to keys that read `public`: reports that would expose
+    /// their reporter (wage arrears, child labour: the employer knows who works there).
+    pub private: Vec<String>,
+    /// Public points are snapped to the centre of a grid cell of this many metres (and shown
+    /// without their address); 0 shows them exact.
+    pub public_grid_m: u32,
+}
+
+impl Default for Open311Settings {
+    fn default() -> Self {
+        Open311Settings { private: vec!["labour".into()], public_grid_m: 100 }
+    }
+}
+
+/// What the Open311 routes know of the configuration.
+#[derive(Clone, Debug)]
+pub struct Open311 {
+    pub settings: Open311Settings,
+    /// `public_url` without its trailing `/`, if set.
+    public_url: Option<String>,
+}
+
+impl Open311 {
+    /// Checks the settings: `public_url` an absolute `http(s)` URL without query or fragment,
+    /// each `private` entry a domain or a `domain.category`.
+    pub fn new(settings: Open311Settings, public_url: Option<&str>) -> anyhow::Result<Open311> {
+        let public_url = match public_url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(u) => {
+                let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+                let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+                if !host_ok || u.contains(['?', '#', ' ', '<', '>', '"']) {
+                    anyhow::bail!(
+                        "public_url must be an absolute http:// or https:// URL without query or fragment (got `{u}`)"
+                    );
+                }
+                Some(u.trim_end_matches('/').to_string())
+            }
+        };
+        for p in &settings.private {
+            let ok = !p.is_empty() && p.split('.').count() <= 2 && p.split('.').all(|x| !x.is_empty());
+            if !ok {
+                anyhow::bail!("open311.private: `{p}` is neither a domain nor a domain.category service code");
+            }
+        }
+        Ok(Open311 { settings, public_url })
+    }
+
+    /// The GeoReport endpoint's address: under `public_url`, or (without one) the path alone, a
+    /// reference relative to wherever the client found the discovery document. Never the
+    /// request's `Host`, which the client chooses.
+    fn base(&self) -> String {
+        format!("{}/open311/v2", self.public_url.as_deref().unwrap_or(""))
+    }
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,29 +138,23 @@ fn unknown(file: &str) -> Response {
     responses((status = 200, description = "the GeoReport v2 answer", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 404, description = "no such resource", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
-async fn top(
-    State(state): State<AppState>,
-    Path(file): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn top(State(state): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
     match split(&file) {
-        Some(("discovery", f)) => discovery(&headers, f),
+        Some(("discovery", f)) => discovery(&state.open311, f),
         Some(("services", f)) => services(&state, f),
-        Some(("requests", f)) => list_requests(&state, f, q.as_deref().unwrap_or("")).await,
+        Some(("requests", f)) => read::list(&state, f, q.as_deref().unwrap_or("")).await,
         _ => unknown(&file),
     }
 }
 
-fn discovery(headers: &HeaderMap, f: Format) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+fn discovery(o: &Open311, f: Format) -> Response {
     let body = json!({
         "changeset": "2026-11-26T00:00:00+08:00",
         "contact": "城市综合行政执法局 / the city's comprehensive administrative law-enforcement bureau",
         "key_service": "API keys are issued by the bureau's administrators",
         "endpoints": [{
             "specification": "http://wiki.open311.org/GeoReport_v2",
-            "url": format!("http://{host}/open311/v2"),
+            "url": o.base(),
             "changeset": "2026-11-26T00:00:00+08:00",
             "type": "production",
             "formats": ["application/json", "text/xml"],
@@ -342,181 +400,22 @@ async fn post_request(
     }
 }
 
-fn request_json(r: &ReportRow, team: Option<&str>, state: &AppState) -> Value {
-    let plugins = state.registry.snapshot();
-    let service_name = r.domain.as_deref().and_then(|d| plugins.published(d)).and_then(|p| {
-        p.data().categories.iter().find(|c| Some(&c.code) == r.category.as_ref()).map(|c| c.name.zh.clone())
-    });
-    let open = matches!(r.status.as_str(), "triage" | "dispatched" | "accepted");
-    let notes = match (&r.status[..], &r.result) {
-        (_, Some(res)) => format!("{}: {res}", r.status),
-        (s, None) => s.to_string(),
-    };
-    json!({
-        "service_request_id": r.id.to_string(),
-        "status": if open { "open" } else { "closed" },
-        "status_notes": notes,
-        "service_name": service_name,
-        "service_code": r.domain.as_ref().zip(r.category.as_ref()).map(|(d, c)| format!("{d}.{c}")),
-        "description": r.description,
-        "agency_responsible": team,
-        "service_notice": null,
-        "requested_datetime": iso_cst(r.created_at),
-        "updated_datetime": iso_cst(r.updated_at),
-        "expected_datetime": r.handle_due_at.map(iso_cst),
-        "address": r.address,
-        "address_id": null,
-        "zipcode": null,
-        "lat": r.lat,
-        "long": r.lon,
-        "media_url": null,
-    })
-}
-
-async fn load(state: &AppState, ids: &[String]) -> Result<Vec<(ReportRow, Option<String>)>, Response> {
-    let mut c = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| crate::api_error::ApiError::from(StoreError::from(e)).into_response())?;
-    let org =
-        crate::auth::store::org_index(&mut c).await.map_err(|e| crate::api_error::ApiError::from(e).into_response())?;
-    let mut out = Vec::new();
-    for id in ids {
-        let Ok(id) = id.trim().parse::<i64>() else { continue };
-        if let Some(r) = crate::intake::store::by_id(&mut c, id)
-            .await
-            .map_err(|e| crate::api_error::ApiError::from(e).into_response())?
-        {
-            let team = r.team_id.and_then(|t| org.team(t)).map(|t| t.name.clone());
-            out.push((r, team));
-        }
-    }
-    Ok(out)
-}
-
 #[utoipa::path(get, path = "/open311/v2/requests/{file}", tag = "open311",
     params(("file" = String, Path, description = "`{service_request_id}.json` or `.xml`")),
     responses((status = 200, description = "one request", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 404, description = "no such request", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
-async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let Some((code, f)) = split(&file) else { return unknown(&file) };
-    match load(&state, &[code.to_string()]).await {
-        Ok(found) if !found.is_empty() => {
-            let list: Vec<Value> = found.iter().map(|(r, t)| request_json(r, t.as_deref(), &state)).collect();
-            answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
-        }
-        Ok(_) => error(StatusCode::NOT_FOUND, f, "no such service_request_id"),
-        Err(e) => e,
-    }
+async fn one_request(State(state): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some((id, f)) = split(&file) else { return unknown(&file) };
+    read::one(&state, f, id, q.as_deref().unwrap_or(""), false).await
 }
 
 #[utoipa::path(get, path = "/open311/v2/tokens/{file}", tag = "open311",
     params(("file" = String, Path, description = "`{token}.json` or `.xml`")),
     responses((status = 200, description = "the request behind a token", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 404, description = "no such token", content((serde_json::Value = "application/json"), (String = "text/xml")))))]
-async fn token(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    // Requests are filed at once, so a token is the request's own id.
-    let Some((code, f)) = split(&file) else { return unknown(&file) };
-    match load(&state, &[code.to_string()]).await {
-        Ok(found) if !found.is_empty() => {
-            let body = json!([{"service_request_id": found[0].0.id.to_string(), "token": code}]);
-            answer(StatusCode::OK, f, "service_requests", "request", &body)
-        }
-        Ok(_) => error(StatusCode::NOT_FOUND, f, "no such token"),
-        Err(e) => e,
-    }
-}
-
-async fn list_requests(state: &AppState, f: Format, query: &str) -> Response {
-    let params = pairs(query.as_bytes());
-    let get =
-        |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty());
-    if let Some(ids) = get("service_request_id") {
-        let codes: Vec<String> = ids.split(',').map(str::to_string).collect();
-        return match load(state, &codes).await {
-            Ok(found) => {
-                let list: Vec<Value> = found.iter().map(|(r, t)| request_json(r, t.as_deref(), state)).collect();
-                answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
-            }
-            Err(e) => e,
-        };
-    }
-    let now = crate::store::now_ms();
-    // A date that does not parse is named in the answer.
-    let parse = |k: &str| -> Result<Option<i64>, String> {
-        match get(k) {
-            None => Ok(None),
-            Some(v) => crate::clock::parse_rfc3339(&v)
-                .map(|x| Some(x.0))
-                .ok_or_else(|| format!("{k}: an ISO 8601 date and time with its zone")),
-        }
-    };
-    let (end, start) = match (parse("end_date"), parse("start_date")) {
-        (Ok(e), Ok(s)) => (e.unwrap_or(now), s),
-        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, f, &m),
-    };
-    // The spec: the range defaults to the last 90 days and may not span more.
-    const SPAN: i64 = 90 * 86_400_000;
-    let start = start.unwrap_or(end - SPAN);
-    if end - start > SPAN || end < start {
-        return error(StatusCode::BAD_REQUEST, f, "start_date to end_date: at most 90 days, in order");
-    }
-    // `status` and `service_code` are comma-delimited and may be given more than once.
-    let all = |k: &str| -> Vec<String> {
-        params
-            .iter()
-            .filter(|(n, _)| n == k)
-            .flat_map(|(_, v)| v.split(','))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect()
-    };
-    let statuses = all("status");
-    if statuses.iter().any(|s| s != "open" && s != "closed") {
-        return error(StatusCode::BAD_REQUEST, f, "status: open and/or closed");
-    }
-    let services = all("service_code");
-    let result = async {
-        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-        let rows = sqlx::query(
-            "SELECT id, domain, category FROM reports WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
-        )
-        .bind(start)
-        .bind(end)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(StoreError::from)?;
-        Ok::<Vec<String>, StoreError>(
-            rows.iter()
-                .filter(|r| {
-                    let code = format!(
-                        "{}.{}",
-                        r.get::<Option<String>, _>(1).unwrap_or_default(),
-                        r.get::<Option<String>, _>(2).unwrap_or_default()
-                    );
-                    services.is_empty() || services.contains(&code)
-                })
-                .map(|r| r.get::<i64, _>(0).to_string())
-                .collect(),
-        )
-    };
-    let codes = match result.await {
-        Ok(c) => c,
-        Err(e) => return crate::api_error::ApiError::from(e).into_response(),
-    };
-    match load(state, &codes).await {
-        Ok(found) => {
-            let list: Vec<Value> = found
-                .iter()
-                .map(|(r, t)| request_json(r, t.as_deref(), state))
-                .filter(|v| statuses.is_empty() || statuses.iter().any(|s| v["status"] == s.as_str()))
-                .collect();
-            answer(StatusCode::OK, f, "service_requests", "request", &Value::Array(list))
-        }
-        Err(e) => e,
-    }
+async fn token(State(state): State<AppState>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some((token, f)) = split(&file) else { return unknown(&file) };
+    read::one(&state, f, token, q.as_deref().unwrap_or(""), true).await
 }
 
 #[cfg(test)]

@@ -12,11 +12,18 @@ fn escape(s: &str, out: &mut String) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            // XML 1.0 cannot carry these at all (its `Char` production), not even as references:
+            // the C0 controls but tab, LF and CR, and U+FFFE and U+FFFF. (A Rust string holds
+            // no surrogates.)
+            c if !xml_char(c) => {}
             c => out.push(c),
         }
     }
+}
+
+/// Whether XML 1.0 allows `c` in a document.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 fn child_of(list: &str) -> &str {
@@ -93,5 +100,15 @@ mod tests {
             &json!({"service_code": "a.b", "attributes": [{"code": "x", "values": [{"key": "1", "name": "一"}]}]}),
         );
         assert!(d.contains("<attributes><attribute><code>x</code><values><value><key>1</key><name>一</name></value></values></attribute></attributes>"), "{d}");
+    }
+
+    #[test]
+    fn code_points_xml_forbids_are_dropped() {
+        let x = super::document(
+            "a",
+            "b",
+            &json!([{"c": "x\u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\t\n\r\u{fffe}\u{ffff}\u{fffd}\u{7f}\u{d7ff}\u{e000}\u{10ffff}y"}]),
+        );
+        assert!(x.ends_with("<a><b><c>x\t\n\r\u{fffd}\u{7f}\u{d7ff}\u{e000}\u{10ffff}y</c></b></a>"), "{x:?}");
     }
 }

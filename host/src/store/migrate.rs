@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "sign_in_attempts", include_str!("migrations/0005_sign_in_attempts.sql")),
     (6, "sms_receipts", include_str!("migrations/0006_sms_receipts.sql")),
     (7, "record_key", include_str!("migrations/0007_record_key.sql")),
+    (8, "open311", include_str!("migrations/0008_open311.sql")),
 ];
 
 fn render(sql: &str, dialect: &dyn Dialect) -> String {

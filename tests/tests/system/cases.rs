@@ -79,6 +79,18 @@ pub(crate) fn company() -> Value {
     json!({"kind": "organisation", "name": "北海某建设有限公司", "id_number": COMPANY_ID, "address": "海城区北部湾中路88号", "representative": "林某"})
 }
 
+/// A citizen's report of the building site at 北部湾中路88号, for the housing team.
+fn site_report() -> Value {
+    json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
+           "domain": "housing", "category": "illegal-construction"})
+}
+
+/// A case opened from report `id` on the company, for the act of 2026-10-12.
+fn case_from(id: i64) -> Value {
+    json!({"source": "report", "report_id": id, "title": "未取得建设工程规划许可证进行建设",
+           "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"})
+}
+
 fn v(field: &str, value: Value) -> Value {
     json!({"field": field, "value": value})
 }
@@ -145,20 +157,12 @@ async fn a_citizens_report_becomes_a_case_that_runs_the_general_procedure_to_the
     let app = spawn().await;
     let b = bureau(&app).await;
     // A citizen reports; the report reaches the housing team.
-    let (s, r) = app
-        .anon()
-        .post(
-            "/api/v1/reports",
-            json!({"description": "北部湾中路88号工地没有规划许可证，正在盖三层厂房", "address": "海城区北部湾中路88号",
-                   "domain": "housing", "category": "illegal-construction"}),
-        )
-        .await;
+    let (s, r) = app.anon().post("/api/v1/reports", site_report()).await;
     assert_eq!(s, 201, "{r}");
     let (report_id, code) = (r["id"].as_i64().unwrap(), r["tracking_code"].as_str().unwrap().to_string());
 
     // Another team cannot open a case from it; the housing officer does (立案).
-    let open = json!({"source": "report", "report_id": report_id, "title": "未取得建设工程规划许可证进行建设",
-                      "summary": "当事人未取得建设工程规划许可证，在海城区北部湾中路88号建设三层厂房", "party": company(), "act_date": "2026-10-12"});
+    let open = case_from(report_id);
     assert_eq!(b.who("tr1").post("/api/v1/cases", open.clone()).await.0, 403);
     let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
     assert_eq!(s, 201, "{c}");
@@ -725,11 +729,9 @@ async fn an_act_under_the_2022_rules_is_decided_under_the_lighter_2023_rules() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_same_act_of_one_party_is_fined_once_across_domains() {
-    let app = spawn().await;
-    let b = bureau(&app).await;
-    // Housing fines the company for its building site (summary steps skipped: straight to a fine).
+/// A housing case on the company for an act of 2026-10-12, decided with a fine (summary steps
+/// skipped: straight to a fine): its id and its view.
+async fn fined_housing_case(b: &Bureau<'_>) -> (i64, Value) {
     let first = housing_case(&b, "2026-10-12", company()).await;
     b.ok("hz1", first, json!({"action": "start-investigation"})).await;
     b.ok("hz1", first, json!({"action": "record-facts", "item": "HC-P-001", "facts": planning_facts("2026-10-12")}))
@@ -742,6 +744,15 @@ async fn the_same_act_of_one_party_is_fined_once_across_domains() {
     b.ok("hzlead", first, json!({"action": "approve"})).await;
     let c = b.ok("legal", first, json!({"action": "approve"})).await;
     assert_eq!(stage(&c), "decided");
+    (first, c)
+}
+
+#[tokio::test]
+async fn the_same_act_of_one_party_is_fined_once_across_domains() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    // Housing fines the company for its building site.
+    fined_housing_case(&b).await;
     // A second housing case on the same party and the same day: the fine is refused.
     let second = housing_case(&b, "2026-10-12", company()).await;
     let c = b.ok("hz1", second, json!({"action": "start-investigation"})).await;
@@ -974,5 +985,121 @@ async fn the_clock_reminds_the_officers_before_a_deadline_and_escalates_after_it
     let actions: Vec<&str> = c["record"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.ends_with(&["reminded", "escalated"]), "{actions:?}");
     db.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_case_of_the_same_party_in_another_team_is_only_said_to_exist() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    let cert = |n: &str| json!([{"domain": "housing", "number": n, "valid_until": "2099-12-31"}]);
+    let more = app
+        .people(json!({
+            "teams": [{"code": "T-HZ2", "name": "海城住建二中队", "department": "D1", "domains": ["housing"]}],
+            "members": [
+                {"login": "hzb1", "display_name": "甲", "roles": [{"role": "officer", "team": "T-HZ2"}], "certifications": cert("GX0501101")},
+                {"login": "hzb2", "display_name": "乙", "roles": [{"role": "officer", "team": "T-HZ2"}], "certifications": cert("GX0501102")},
+                {"login": "hzblead", "display_name": "丙", "roles": [{"role": "team-lead", "team": "T-HZ2"}]}
+            ]
+        }))
+        .await;
+    let b = Bureau { app: &app, t: b.t.into_iter().chain(more).collect() };
+    // The first team fines the company.
+    let (_, c) = fined_housing_case(&b).await;
+    let number = c["case"]["number"].as_str().unwrap().to_string();
+    // The second team opens a case on the same party and the same day.
+    let (s, c) = b
+        .who("hzb1")
+        .post(
+            "/api/v1/cases",
+            json!({"source": "patrol", "domain": "housing", "title": "未取得建设工程规划许可证进行建设", "place": "海城区北部湾中路90号",
+                   "summary": "在海城区北部湾中路90号未取得建设工程规划许可证建设厂房", "party": company(), "act_date": "2026-10-12"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let second = c["case"]["id"].as_i64().unwrap();
+    b.ok("hzblead", second, json!({"action": "assign-officers", "officers": ["hzb2"]})).await;
+    let c = b.ok("hzb1", second, json!({"action": "start-investigation"})).await;
+    // It is told a case exists elsewhere, and nothing more: no number, domain or stage.
+    let other = &c["same_party_overlapping"][0];
+    assert_eq!(
+        (other["visible"].as_bool(), other["note"].as_str()),
+        (Some(false), Some("a case exists in another team")),
+        "{c}"
+    );
+    assert!(other.get("number").is_none() && other.get("stage").is_none() && other.get("id").is_none(), "{other}");
+    assert!(!c.to_string().contains(&number), "the other case's number is not shown: {c}");
+    // Its fine is still refused (APL art. 29), the other case not named.
+    b.ok("hzb1", second, json!({"action": "record-facts", "item": "HC-P-001", "facts": planning_facts("2026-10-12")}))
+        .await;
+    let e = b.refused("hzb1", second, json!({"action": "propose", "fine_fen": 7_500_000}), 409, "same-act-fined").await;
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("a case of another team") && !message.contains(&number), "{message}");
+    // Whoever sees both (legal review, bureau-wide) is shown the number and the stage.
+    let (_, c) = b.who("legal").get(&format!("/api/v1/cases/{second}")).await;
+    let other = &c["same_party_overlapping"][0];
+    assert_eq!((other["number"].as_str(), other["stage"].as_str()), (Some(number.as_str()), Some("decided")), "{c}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_in_citizen_is_citizen_id_on_the_staff_side_never_their_mobile_number() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    let phone = "13912345678";
+    let (s, reg) =
+        app.anon().post("/api/v1/auth/register", json!({"login": phone, "password": "Citizen-pw-2026"})).await;
+    assert_eq!(s, 201, "{reg}");
+    let id = reg["id"].as_i64().unwrap();
+    let citizen = app.sign_in(phone, "Citizen-pw-2026").await;
+    let (s, r) = citizen.post("/api/v1/reports", site_report()).await;
+    assert_eq!(s, 201, "{r}");
+    let report = r["id"].as_i64().unwrap();
+    // The team's view of the report: its timeline names the citizen by number.
+    let (s, seen) = b.who("hz1").get(&format!("/api/v1/reports/{report}")).await;
+    assert_eq!(s, 200, "{seen}");
+    let actors: Vec<&str> = seen["timeline"].as_array().unwrap().iter().filter_map(|e| e["actor"].as_str()).collect();
+    assert!(actors.contains(&format!("citizen-{id}").as_str()), "{actors:?}");
+    // A case opened from it; its record and its dossier carry no mobile number either.
+    let open = case_from(report);
+    let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
+    assert_eq!(s, 201, "{c}");
+    let (_, seen) = b.who("hz1").get(&format!("/api/v1/reports/{report}")).await;
+    assert!(!seen["timeline"].to_string().contains(phone), "{}", seen["timeline"]);
+    assert!(!c["record"].to_string().contains(phone), "{}", c["record"]);
+    let case = c["case"]["id"].as_i64().unwrap();
+    let (s, dossier) = b.who("hz1").get(&format!("/api/v1/cases/{case}/dossier")).await;
+    assert_eq!(s, 200, "{dossier}");
+    assert!(!dossier.to_string().contains(phone), "{dossier}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_report_that_became_a_case_is_open_in_open311_until_the_case_is_closed() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    let (s, r) = app.anon().post("/api/v1/reports", site_report()).await;
+    assert_eq!(s, 201, "{r}");
+    let report = r["id"].as_i64().unwrap();
+    let open311 = |app: &App| {
+        let url = app.url(&format!("/open311/v2/requests/{report}.json"));
+        let client = app.client.clone();
+        async move {
+            let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            (v[0]["status"].as_str().unwrap().to_string(), v[0]["status_notes"].as_str().unwrap().to_string())
+        }
+    };
+    let open = case_from(report);
+    let (s, c) = b.who("hz1").post("/api/v1/cases", open).await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["case"]["id"].as_i64().unwrap();
+    // Enforcement has just begun: the citizen's app shows the matter open.
+    assert_eq!(open311(&app).await, ("open".into(), "case-opened".into()));
+    let minor = json!({"action": "close-without-penalty", "reason": "minor-first-offence", "note": "首次违法，危害后果轻微并及时改正"});
+    b.ok("hzlead", id, minor).await;
+    assert_eq!(open311(&app).await, ("closed".into(), "case-closed".into()));
+    let list: Value =
+        app.client.get(app.url("/open311/v2/requests.json?status=closed")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["service_request_id"], report.to_string(), "{list}");
     app.stop().await;
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 /// To the approval chain, legal review included where required (APL art. 58).
 pub async fn submit(cx: &mut Cx<'_>, k: &mut CaseRow) -> Result<Effects> {
     let p = k.proposal.clone().expect("gate has_proposal");
-    one_act_one_fine(cx.c, k, p.fine_fen).await?;
+    one_act_one_fine(cx.c, cx.caller, k, p.fine_fen).await?;
     let chain = chain_for(
         cx.f.settings,
         &k.domain,

@@ -120,7 +120,7 @@ pub async fn propose(cx: &mut Cx<'_>, k: &mut CaseRow, input: ProposeIn) -> Resu
     let penalties = chosen_penalties(&applied.penalties, &input.optional)?;
     let fine = imposed_fine(&penalties, input.fine_fen);
     not_heavier_than_noticed(k, fine)?;
-    one_act_one_fine(cx.c, k, fine).await?;
+    one_act_one_fine(cx.c, cx.caller, k, fine).await?;
     let mut proposal = Proposal {
         item: item.clone(),
         pinned: old.clone(),
