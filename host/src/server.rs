@@ -259,6 +259,14 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::to_value(h).unwrap_or_default())
 }
 
+/// A 201 answer: the new resource's address in `Location` (RFC 9110 §10.2.2) and its body.
+pub type Created<T> = (StatusCode, [(axum::http::HeaderName, String); 1], Json<T>);
+
+/// `201 Created` at `location` with `body`.
+pub fn created<T>(location: String, body: T) -> Created<T> {
+    (StatusCode::CREATED, [(axum::http::header::LOCATION, location)], Json(body))
+}
+
 /// JSON request bodies whose rejections are API errors naming what is wrong.
 pub struct ApiJson<T>(pub T);
 

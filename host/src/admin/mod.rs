@@ -8,11 +8,12 @@ use crate::auth::extract::{Caller, ClientIp};
 use crate::auth::service::{self, IssuedToken, NewTokenBody, TokenList};
 use crate::auth::store;
 use crate::auth::{Principal, Role};
-use crate::server::{ApiJson, AppState};
+use crate::server::{ApiJson, AppState, Created, created};
 use crate::store::rfc3339;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -56,17 +57,17 @@ async fn get_user(State(state): State<AppState>, Caller(p): Caller, Path(id): Pa
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = ops::UserIn,
-    responses((status = 201, description = "the account and its one-time password", body = Object),
+    responses((status = 201, description = "the account and its one-time password", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`: the login is taken", body = ApiError)))]
 async fn create_user(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(body): ApiJson<ops::UserIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     admin(&p)?;
-    let created = ops::create_user(&state.db, &p.actor(ip), &body).await?;
-    Ok((StatusCode::CREATED, Json(json!(created))))
+    let user = ops::create_user(&state.db, &p.actor(ip), &body).await?;
+    Ok(created(format!("/api/v1/users/{}", user.id), json!(user)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "admin", params(("id" = i64, Path)),
@@ -104,7 +105,7 @@ async fn reset_password(State(state): State<AppState>, ip: ClientIp, Caller(p): 
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/grants", tag = "admin", params(("id" = i64, Path)), request_body = ops::RoleIn,
-    responses((status = 201, description = "granted: `{id}`", body = Object),
+    responses((status = 201, description = "granted: `{id}`", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 200, description = "held already: `{id}`", body = Object),
               (status = 409, description = "`conflict`", body = ApiError)))]
 async fn grant(
@@ -113,10 +114,15 @@ async fn grant(
     Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<ops::RoleIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     admin(&p)?;
     let (grant, new) = ops::grant_role(&state.db, &p.actor(ip), id, &body).await?;
-    Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(json!({ "id": grant }))))
+    let body = json!({ "id": grant });
+    Ok(if new {
+        created(format!("/api/v1/users/{id}/grants/{grant}"), body).into_response()
+    } else {
+        Json(body).into_response()
+    })
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}/grants/{grant}", tag = "admin",
@@ -186,16 +192,17 @@ async fn user_tokens(
 /// An admin makes a token for another account: a machine client's (an Open311 bridge, a reporting
 /// job) that has no person to sign in.
 #[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "admin", params(("id" = i64, Path)), request_body = NewTokenBody,
-    responses((status = 201, description = "the new token, shown once", body = Object)))]
+    responses((status = 201, description = "the new token, shown once", headers(("Location" = String, description = "where what was created is read")), body = Object)))]
 async fn create_user_token(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<NewTokenBody>,
-) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+) -> Result<Created<IssuedToken>, ApiError> {
     admin(&p)?;
-    Ok((StatusCode::CREATED, Json(service::issue_token(&state, &p, ip, id, &body).await?)))
+    // The user's token list, where the new token is shown (without its secret) from now on.
+    Ok(created(format!("/api/v1/users/{id}/tokens"), service::issue_token(&state, &p, ip, id, &body).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/org", tag = "admin",
@@ -208,31 +215,31 @@ async fn org(State(state): State<AppState>, Caller(p): Caller) -> Answer {
 }
 
 #[utoipa::path(post, path = "/api/v1/org/departments", tag = "admin", request_body = ops::DepartmentIn,
-    responses((status = 201, description = "`{id, code}`", body = Object),
+    responses((status = 201, description = "`{id, code}`", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_department(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(body): ApiJson<ops::DepartmentIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     admin(&p)?;
     let id = ops::create_department(&state.db, &p.actor(ip), &body).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "code": body.code }))))
+    Ok(created("/api/v1/org".into(), json!({ "id": id, "code": body.code })))
 }
 
 #[utoipa::path(post, path = "/api/v1/org/teams", tag = "admin", request_body = ops::TeamIn,
-    responses((status = 201, description = "`{id, code}`", body = Object),
+    responses((status = 201, description = "`{id, code}`", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_team(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(body): ApiJson<ops::TeamIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     admin(&p)?;
     let id = ops::create_team(&state.db, &p.actor(ip), &body).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "code": body.code }))))
+    Ok(created("/api/v1/org".into(), json!({ "id": id, "code": body.code })))
 }
 
 #[utoipa::path(post, path = "/api/v1/org/import", tag = "admin", request_body = ops::OrgDoc,
@@ -271,16 +278,16 @@ struct KeyBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/open311-keys", tag = "admin", request_body = KeyBody,
-    responses((status = 201, description = "`{api_key, info}`: the key is shown once", body = Object)))]
+    responses((status = 201, description = "`{api_key, info}`: the key is shown once", headers(("Location" = String, description = "where what was created is read")), body = Object)))]
 async fn create_key(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(body): ApiJson<KeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     admin(&p)?;
     let k = ops::create_open311_key(&state.db, &p.actor(ip), &body.client, body.reads.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "api_key": k.key, "info": key_json(&k.info) }))))
+    Ok(created(format!("/api/v1/open311-keys/{}", k.info.id), json!({ "api_key": k.key, "info": key_json(&k.info) })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/open311-keys/{id}", tag = "admin", params(("id" = i64, Path)),

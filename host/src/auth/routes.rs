@@ -8,7 +8,7 @@ use super::service::{
     self, IssuedToken, LoginBody, Me, NewTokenBody, PasswordBody, RegisterBody, Registered, TokenList,
 };
 use crate::api_error::ApiError;
-use crate::server::{ApiJson, AppState};
+use crate::server::{ApiJson, AppState, Created, created};
 use crate::store::rfc3339;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -89,7 +89,7 @@ async fn change_password(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody, security(()),
-    responses((status = 201, description = "a citizen's account", body = Object),
+    responses((status = 201, description = "a citizen's account", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`: the login is taken", body = ApiError),
               (status = 429, description = "`rate-limited`", body = ApiError)))]
 async fn register(
@@ -97,9 +97,10 @@ async fn register(
     ip: ClientIp,
     MaybeCaller(caller): MaybeCaller,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> Result<(StatusCode, Json<Registered>), ApiError> {
+) -> Result<Created<Registered>, ApiError> {
     let registered = service::register(&state, ip, caller.as_ref(), body).await?;
-    Ok((StatusCode::CREATED, Json(registered)))
+    // The account is read by its holder once signed in.
+    Ok(created("/api/v1/auth/me".into(), registered))
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
@@ -109,14 +110,15 @@ async fn list_tokens(State(state): State<AppState>, Caller(p): Caller) -> Result
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = NewTokenBody,
-    responses((status = 201, description = "the new token, shown once", body = Object)))]
+    responses((status = 201, description = "the new token, shown once", headers(("Location" = String, description = "where what was created is read")), body = Object)))]
 async fn create_token(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(body): ApiJson<NewTokenBody>,
-) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    Ok((StatusCode::CREATED, Json(service::issue_token(&state, &p, ip, p.user_id, &body).await?)))
+) -> Result<Created<IssuedToken>, ApiError> {
+    let t = service::issue_token(&state, &p, ip, p.user_id, &body).await?;
+    Ok(created(format!("/api/v1/tokens/{}", t.info.id), t))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth", params(("id" = i64, Path)),

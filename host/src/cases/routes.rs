@@ -5,7 +5,7 @@ use super::{operations, store, workflow};
 use crate::api_error::ApiError;
 use crate::auth::Role;
 use crate::auth::extract::{Caller, ClientIp};
-use crate::server::{ApiJson, AppState};
+use crate::server::{ApiJson, AppState, Created, created};
 use crate::store::StoreError;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -39,7 +39,7 @@ pub fn routes(max_upload: usize) -> OpenApiRouter<AppState> {
 type Answer = Result<Json<Value>, ApiError>;
 
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = workflow::OpenIn,
-    responses((status = 201, description = "the case opened (立案), as `GET /api/v1/cases/{id}` shows it", body = Object),
+    responses((status = 201, description = "the case opened (立案), as `GET /api/v1/cases/{id}` shows it", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`", body = ApiError),
               (status = 422, description = "a field is invalid: `field` names it", body = ApiError)))]
 async fn open(
@@ -47,9 +47,9 @@ async fn open(
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(input): ApiJson<workflow::OpenIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     let v = workflow::open(&state, &p, &p.actor(ip), input).await?;
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok(created(format!("/api/v1/cases/{}", v["case"]["id"]), v))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -226,7 +226,7 @@ async fn evidence_file(
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{id}/measures", tag = "cases", params(("id" = i64, Path)), request_body = super::measures::MeasureIn,
-    responses((status = 201, description = "the coercive measure", body = Object),
+    responses((status = 201, description = "the coercive measure", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`wrong-stage`", body = ApiError)))]
 async fn add_measure(
     State(state): State<AppState>,
@@ -234,8 +234,9 @@ async fn add_measure(
     Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(m): ApiJson<super::measures::MeasureIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, Json(super::measures::add_measure(&state, &p, &p.actor(ip), id, m).await?)))
+) -> Result<Created<Value>, ApiError> {
+    // A measure is read, and acted on, as part of its case.
+    Ok(created(format!("/api/v1/cases/{id}"), super::measures::add_measure(&state, &p, &p.actor(ip), id, m).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/cases/{id}/measures/{measure}/actions", tag = "cases",
@@ -318,15 +319,16 @@ async fn replay(State(state): State<AppState>, Caller(p): Caller, Path(id): Path
 }
 
 #[utoipa::path(post, path = "/api/v1/operations", tag = "cases", request_body = operations::OperationIn,
-    responses((status = 201, description = "the joint operation", body = Object),
+    responses((status = 201, description = "the joint operation", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`", body = ApiError)))]
 async fn create_operation(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     ApiJson(o): ApiJson<operations::OperationIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, Json(operations::create(&state, &p, &p.actor(ip), o).await?)))
+) -> Result<Created<Value>, ApiError> {
+    let v = operations::create(&state, &p, &p.actor(ip), o).await?;
+    Ok(created(format!("/api/v1/operations/{}", v["id"]), v))
 }
 
 #[utoipa::path(get, path = "/api/v1/operations", tag = "cases",
@@ -365,15 +367,16 @@ struct SpawnBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/operations/{id}/cases", tag = "cases", params(("id" = i64, Path)), request_body = SpawnBody,
-    responses((status = 201, description = "the cases opened under the operation", body = Object)))]
+    responses((status = 201, description = "the cases opened under the operation", headers(("Location" = String, description = "where what was created is read")), body = Object)))]
 async fn operation_cases(
     State(state): State<AppState>,
     ip: ClientIp,
     Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<SpawnBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, Json(operations::spawn(&state, &p, &p.actor(ip), id, b.cases).await?)))
+) -> Result<Created<Value>, ApiError> {
+    // Many cases at once: the operation shows them with its progress.
+    Ok(created(format!("/api/v1/operations/{id}"), operations::spawn(&state, &p, &p.actor(ip), id, b.cases).await?))
 }
 
 /// The full-process record checked end to end (admins and legal reviewers).

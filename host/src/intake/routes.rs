@@ -7,7 +7,7 @@ use super::{NewReport, Receipt, submit};
 use crate::api_error::ApiError;
 use crate::api_error::too_many;
 use crate::auth::extract::{Caller, ClientIp, MaybeCaller};
-use crate::server::{ApiJson, AppState};
+use crate::server::{ApiJson, AppState, created};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -33,7 +33,7 @@ pub fn routes(max_upload: usize) -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", security((), ("token" = []), ("session" = [])),
     request_body(content((NewReport = "application/json"), (Object = "multipart/form-data")),
                  description = "the report as JSON, or multipart: a `report` part (that JSON) and `photos` files"),
-    responses((status = 201, description = "received: the tracking code and where the report went", body = Receipt),
+    responses((status = 201, description = "received: the tracking code and where the report went", headers(("Location" = String, description = "where what was created is read")), body = Receipt),
               (status = 422, description = "the envelope or the domain's form refused it; `field` names the first", body = ApiError),
               (status = 429, description = "`rate-limited`, with `Retry-After`", body = ApiError),
               (status = 502, description = "the plugin crashed or broke the contract", body = ApiError)))]
@@ -55,7 +55,8 @@ async fn create(
     let answer = submit(&state, origin, read.report, read.uploads).await;
     drop(read.held);
     match answer {
-        Ok(receipt) => (StatusCode::CREATED, Json(receipt)).into_response(),
+        // The reporter's own view of it: the tracking code is theirs to follow it by.
+        Ok(receipt) => created(format!("/api/v1/track/{}", receipt.tracking_code), receipt).into_response(),
         Err(e) => e.into_response(),
     }
 }

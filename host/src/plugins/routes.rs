@@ -7,11 +7,12 @@ use super::signing::SignatureDoc;
 use crate::api_error::ApiError;
 use crate::auth::Role;
 use crate::auth::extract::{Caller, ClientIp};
-use crate::server::{ApiJson, AppState};
+use crate::server::{ApiJson, AppState, Created, created};
 use crate::store::StoreError;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -99,7 +100,7 @@ async fn one(
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
     request_body(content = Object, content_type = "multipart/form-data",
                  description = "`component` (the .wasm file) and `signature` (the JSON document `casegrid plugin publish` makes)"),
-    responses((status = 201, description = "a new version", body = Object),
+    responses((status = 201, description = "a new version", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 200, description = "these very bytes were published before", body = Object),
               (status = 409, description = "`conflict`: the version exists with other bytes", body = ApiError)))]
 async fn publish(
@@ -107,12 +108,16 @@ async fn publish(
     Caller(caller): Caller,
     ip: ClientIp,
     req: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(&[Role::Publisher])?;
     let upload = read_upload(&state, req).await?;
     let published = lifecycle::publish_upload(&state.db, &state.runtime, &caller, &caller.actor(ip), upload).await?;
-    let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(serde_json::to_value(&published).unwrap_or_default())))
+    let body = serde_json::to_value(&published).unwrap_or_default();
+    Ok(if published.created {
+        created(format!("/api/v1/plugins/{}", published.version.domain), body).into_response()
+    } else {
+        Json(body).into_response()
+    })
 }
 
 /// The parts of a publishing request: a `component` (required) and a `signature` that must be a
@@ -280,18 +285,21 @@ async fn list_keys(State(state): State<AppState>, Caller(caller): Caller) -> Res
 }
 
 #[utoipa::path(post, path = "/api/v1/plugin-keys", tag = "plugins", request_body = KeyIn,
-    responses((status = 201, description = "`{id, domain, fingerprint}`", body = Object),
+    responses((status = 201, description = "`{id, domain, fingerprint}`", headers(("Location" = String, description = "where what was created is read")), body = Object),
               (status = 409, description = "`conflict`", body = ApiError)))]
 async fn register_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ip: ClientIp,
     ApiJson(body): ApiJson<KeyIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Created<Value>, ApiError> {
     caller.require(&[Role::Admin])?;
     let (id, fingerprint) =
         lifecycle::register_key(&state.db, &caller.actor(ip), &body.domain, &body.name, &body.public_key).await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "domain": body.domain, "fingerprint": fingerprint}))))
+    Ok(created(
+        format!("/api/v1/plugin-keys/{id}"),
+        json!({"id": id, "domain": body.domain, "fingerprint": fingerprint}),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/plugin-keys/{id}", tag = "plugins", params(("id" = i64, Path)),
