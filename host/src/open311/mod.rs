@@ -281,7 +281,7 @@ fn form_urlencoded(b: &[u8]) -> Vec<(String, String)> {
     params(("file" = String, Path, description = "`requests.json` or `requests.xml`")),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded",
                  description = "`api_key`, `service_code`, `lat`/`long` or `address_string`, `description`, `attribute[code]`…"),
-    responses((status = 201, description = "`[{service_request_id, service_notice}]`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
+    responses((status = 201, description = "`[{service_request_id, service_notice}]`", headers(("Location" = String, description = "where the request is read")), content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 400, description = "the spec's `[{code, description}]`, naming the parameter", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 403, description = "a missing or wrong `api_key`", content((serde_json::Value = "application/json"), (String = "text/xml"))),
               (status = 404, description = "no such resource or service", content((serde_json::Value = "application/json"), (String = "text/xml"))),
@@ -374,7 +374,12 @@ async fn post_request(
                 None => format!("已受理，查询码 {code} / received: tracking code {code}"),
             };
             let body = json!([{"service_request_id": r.id.to_string(), "service_notice": notice, "account_id": null}]);
-            answer(StatusCode::CREATED, f, "service_requests", "request", &body)
+            let ext = if f == Format::Json { "json" } else { "xml" };
+            let mut created = answer(StatusCode::CREATED, f, "service_requests", "request", &body);
+            if let Ok(at) = format!("{}/requests/{}.{ext}", state.open311.base(), r.id).parse() {
+                created.headers_mut().insert(header::LOCATION, at);
+            }
+            created
         }
         Err(e) if e.status.is_server_error() => e.into_response(),
         Err(e) => {
