@@ -434,3 +434,31 @@ async fn a_record_written_before_the_key_verifies_and_is_keyed_from_where_it_sto
     db.close().await;
     app.stop().await;
 }
+
+/// The head's key cleared and the record rehashed without it, as if it had never been keyed: this
+/// host's checkpoint and the entries' own MACs give it away, to `audit verify` and at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_stripped_of_its_key_is_not_taken_for_a_record_written_before_the_key() {
+    let app = spawn().await;
+    let b = bureau(&app).await;
+    housing_case(&b, "2026-10-12", company()).await;
+    checkpointed(&app, 2).await;
+    let db = app.db().await;
+    lift_triggers(&db).await;
+    exec(&db, "UPDATE case_log SET detail = '{}' WHERE seq = 1").await;
+    rechain(&db, 1).await;
+    exec(&db, "UPDATE case_log_head SET key_id = NULL, keyed_from = NULL, keyed_at = NULL, mac = NULL").await;
+    let (code, out) = verify(&app);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unkeyed-head") && out.contains("checkpoint"), "{out}");
+    let refused = casegrid::cases::audit::Record::open(&db, &app.settings.record, &app.settings.data).await;
+    let why = refused.err().expect("a start on the stripped head is refused").to_string();
+    assert!(why.contains("never keyed") && why.contains("checkpoint"), "{why}");
+    // Without this host's checkpoint, the entries' MACs still say the record was keyed.
+    std::fs::remove_file(app.settings.data.join("record.checkpoint")).unwrap();
+    let refused = casegrid::cases::audit::Record::open(&db, &app.settings.record, &app.settings.data).await;
+    let why = refused.err().expect("a start on the stripped head is refused").to_string();
+    assert!(why.contains("carries a MAC"), "{why}");
+    db.close().await;
+    app.stop().await;
+}

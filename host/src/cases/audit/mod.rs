@@ -95,6 +95,25 @@ pub struct Record {
     keyed_from: i64,
 }
 
+/// Why a head that says the record was never keyed cannot be believed: this host's checkpoint saw
+/// it keyed, or an entry carries a MAC or a sealed case state (a record written before the key has
+/// neither). Without this, a database writer could clear the head's key and rewrite every entry
+/// with plain hashes.
+pub(crate) async fn keyed_before(c: &mut Conn, checkpoint: Option<&Checkpoint>) -> Result<Option<String>, StoreError> {
+    if let Some(cp) = checkpoint {
+        return Ok(Some(format!(
+            "this host's checkpoint of {} saw it keyed at entry {}",
+            crate::clock::rfc3339(cp.at),
+            cp.seq
+        )));
+    }
+    let first: Option<i64> = sqlx::query("SELECT MIN(seq) FROM case_log WHERE mac IS NOT NULL OR state IS NOT NULL")
+        .fetch_one(&mut *c)
+        .await?
+        .get(0);
+    Ok(first.map(|seq| format!("entry {seq} carries a MAC or a sealed case state")))
+}
+
 impl Record {
     /// At a server's start: the key (made on a first start), the head keyed with it (a record
     /// written before the key is sealed where it stands), and this host's checkpoint.
@@ -107,6 +126,12 @@ impl Record {
         let head = Head::read(&mut tx).await?;
         let keyed_from = match head.key_id.as_deref() {
             None => {
+                if let Some(why) = keyed_before(&mut tx, checkpoint.as_ref()).await? {
+                    anyhow::bail!(
+                        "the case record's head says it was never keyed, but {why}: the head's key was removed \
+                         from the database. Run `casegrid audit verify` and restore the database from a backup"
+                    );
+                }
                 let (from, at) = (head.seq + 1, now_ms());
                 sqlx::query(
                     "UPDATE case_log_head SET key_id = $1, keyed_from = $2, keyed_at = $3, mac = $4 WHERE id = 1",

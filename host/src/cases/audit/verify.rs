@@ -115,6 +115,17 @@ pub async fn verify(db: &Db, key: Option<&Key>, checkpoint: Option<&Checkpoint>)
             )));
             return Ok(finish(report));
         }
+        (None, Some(_)) => {
+            if let Some(why) = super::keyed_before(&mut c, checkpoint).await? {
+                report.problems.push(problem(
+                    "unkeyed-head",
+                    None,
+                    None,
+                    format!("the head says the record was never keyed, but {why}: the head's key was removed"),
+                ));
+            }
+            None
+        }
         (_, k) => k.filter(|_| head.key_id.is_some()),
     };
     let keyed_from = head.keyed_from.filter(|_| key.is_some()).unwrap_or(i64::MAX);
