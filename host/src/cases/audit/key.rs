@@ -76,16 +76,7 @@ impl Key {
             if !create {
                 return Ok(None);
             }
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut o = std::fs::OpenOptions::new();
-            o.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-            let mut f = o.open(path).map_err(|e| anyhow::anyhow!("cannot create the record's key {shown}: {e}"))?;
-            f.write_all(format!("{}\n", hex::encode(crate::auth::secrets::random_bytes::<32>())).as_bytes())?;
-            f.sync_all()?;
+            make_key_file(path).map_err(|e| anyhow::anyhow!("cannot create the record's key {shown}: {e}"))?;
             tracing::info!(file = %shown, "made the record's key: keep a copy apart from the database's backups");
         }
         #[cfg(unix)]
@@ -202,6 +193,31 @@ pub fn checkpoint_path(data: &Path) -> PathBuf {
     data.join(CHECKPOINT_FILE)
 }
 
+/// Writes a new random key at `path`, whole or not at all: into a temporary file of mode 0600 in
+/// the same directory, synced, then linked into place (never over a file already there: a host
+/// starting at the same moment keeps the key it made, and this one reads it), and the directory
+/// synced so that the key outlives a power cut as the database's head keyed with it does.
+fn make_key_file(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", hex::encode(crate::auth::secrets::random_bytes::<8>())));
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let written = o.open(&tmp).and_then(|mut f| {
+        f.write_all(format!("{}\n", hex::encode(crate::auth::secrets::random_bytes::<32>())).as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +227,20 @@ mod tests {
             .join(format!("cg-key-{tag}-{}", hex::encode(crate::auth::secrets::random_bytes::<6>())));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn hosts_starting_at_once_make_one_key_and_leave_no_partial_file() {
+        let d = dir("race");
+        let s = RecordSettings::default();
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8).map(|_| scope.spawn(|| Key::load(&s, &d, true).unwrap().unwrap().id)).collect();
+            starts.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let left: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from(KEY_FILE)]);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
